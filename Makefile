@@ -1,0 +1,29 @@
+# Stratus build and test entry points. `make test` is what CI runs.
+GO ?= go
+BIN := bin
+
+.PHONY: all build test unit e2e bench fakecloud vet fmt
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# unit + in-process fakecloud + node-level tests (root ones skip loudly without root),
+# then the real control plane e2e.
+test: unit e2e
+
+unit:
+	$(GO) test ./...
+
+e2e:
+	@if [ -d test/e2e ]; then $(GO) test -tags e2e -count=1 -timeout 40m ./test/e2e/...; fi
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w .
+
+fakecloud:
+	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml

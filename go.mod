@@ -1,0 +1,3 @@
+module github.com/stratus-cloud/stratus
+
+go 1.26
