@@ -1,0 +1,9 @@
+package fakecloud
+
+import (
+	"github.com/stratus-cloud/stratus/fakecloud/api"
+)
+
+// modules are the services fakecloud serves, in dependency order (a module may read the
+// tables of the ones before it, and its seed is imported after theirs).
+var modules = []func(w *api.World) api.Module{}
