@@ -126,5 +126,5 @@ func Parse(header string) (Credential, error) {
 // Verify reports whether sig is the signature of r under secretKey, in constant time.
 func Verify(secretKey string, r Request, sig string) bool {
 	want := Signature(secretKey, r)
-	return hmac.Equal([]byte(want), []byte(strings.ToLower(sig)))
+	return hmac.Equal([]byte(want), []byte(sig))
 }
