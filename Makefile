@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test unit e2e bench fakecloud vet fmt
+.PHONY: all build run test unit e2e bench fakecloud vet fmt
 
 all: build
 
@@ -24,6 +24,8 @@ vet:
 
 fmt:
 	gofmt -l -w .
+
+run: fakecloud
 
 fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml
