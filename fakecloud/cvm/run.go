@@ -1,0 +1,325 @@
+package cvm
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/stratus-cloud/stratus/cloudapi"
+	"github.com/stratus-cloud/stratus/cloudapi/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/store"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
+)
+
+const (
+	maxInstanceCount = 100
+	maxNameLen       = 60
+	maxTokenLen      = 64
+	// defaultInstanceQuota is the per-region instance quota ("instances-per-region").
+	defaultInstanceQuota = 10000
+)
+
+// publicPools are the documentation ranges public addresses come from.
+var publicPools = []netip.Prefix{
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+}
+
+var chargeTypes = map[string]bool{"": true, "POSTPAID_BY_HOUR": true, "PREPAID": true, "SPOTPAID": true}
+
+var internetChargeTypes = map[string]bool{
+	"": true, "BANDWIDTH_PREPAID": true, "TRAFFIC_POSTPAID_BY_HOUR": true,
+	"BANDWIDTH_POSTPAID_BY_HOUR": true, "BANDWIDTH_PACKAGE": true,
+}
+
+// launch is a validated RunInstances request.
+type launch struct {
+	zone, typ, image, name, vpcID, subnetID, charge, token, diskType string
+	diskSize                                                         int64
+	count                                                            int
+	ips                                                              []string
+	public                                                           bool
+	tags                                                             []cloudapi.Tag
+	sgs                                                              []string
+}
+
+func (m *Module) runInstances(r *api.Request) (any, error) {
+	in, err := api.Decode[cvm.RunInstancesRequest](r)
+	if err != nil {
+		return nil, err
+	}
+	l, err := m.validateRun(in)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return nil, api.Errorf("DryRunOperation", "the request would have succeeded, but DryRun is set")
+	}
+	var ids []string
+	err = m.w.Store.Update(func(tx *store.Tx) error {
+		if err := m.reap(tx, r.Now); err != nil {
+			return err
+		}
+		if l.token != "" {
+			if rec, ok := tokensT.Get(tx, l.token); ok {
+				ids = slices.Clone(rec.InstanceIds)
+				return nil
+			}
+		}
+		if err := m.checkNetwork(tx, l); err != nil {
+			return err
+		}
+		quota := m.w.Limit("instances-per-region", defaultInstanceQuota)
+		if have := instancesT.Len(tx); have+l.count > quota {
+			return api.Errorf("LimitExceeded.InstanceQuota", "region %s has %d instances; %d more would pass the quota of %d", m.w.Region, have, l.count, quota)
+		}
+		ids = make([]string, 0, l.count)
+		for i := range l.count {
+			in, err := m.launchOne(tx, r, l, i)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, in.InstanceId)
+		}
+		if l.token != "" {
+			return tokensT.Put(tx, l.token, &tokenRecord{InstanceIds: ids, CreatedTime: r.Now})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cvm.RunInstancesResponse{InstanceIdSet: ids}, nil
+}
+
+// validateRun checks everything that does not need the store.
+func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
+	l := &launch{count: 1, typ: in.InstanceType, image: in.ImageId, token: in.ClientToken, charge: in.InstanceChargeType}
+	if in.Placement == nil || in.Placement.Zone == "" {
+		return nil, api.MissingParameter("Placement.Zone")
+	}
+	if _, ok := m.w.Zone(in.Placement.Zone); !ok {
+		return nil, api.Errorf("InvalidZone.MismatchRegion", "parameter `Placement.Zone`: zone %q is not in region %s", in.Placement.Zone, m.w.Region)
+	}
+	l.zone = in.Placement.Zone
+	if l.typ == "" {
+		l.typ = defaultInstanceType
+	}
+	if _, ok := catalogByName[l.typ]; !ok {
+		if !validTypeShape(l.typ) {
+			return nil, api.Errorf("InvalidInstanceType.Malformed", "parameter `InstanceType`: %q is not of the form FAMILY.SIZE", l.typ)
+		}
+		return nil, api.Errorf("InvalidParameterValue.InstanceTypeNotFound", "parameter `InstanceType`: instance type %q is not sold in zone %s", l.typ, l.zone)
+	}
+	switch {
+	case l.image == "":
+		return nil, api.MissingParameter("ImageId")
+	case !imageIDPattern.MatchString(l.image):
+		return nil, api.Errorf("InvalidImageId.Malformed", "parameter `ImageId`: %q is not of the form img-xxxxxxxx", l.image)
+	}
+	if in.InstanceCount != nil {
+		if n := *in.InstanceCount; n < 1 || n > maxInstanceCount {
+			return nil, api.Errorf("InvalidParameterValue.Range", "parameter `InstanceCount` must be between 1 and %d, got %d", maxInstanceCount, n)
+		}
+		l.count = int(*in.InstanceCount)
+	}
+	if len(in.InstanceName) > maxNameLen {
+		return nil, api.Errorf("InvalidInstanceName.TooLong", "parameter `InstanceName` is longer than %d characters", maxNameLen)
+	}
+	l.name = in.InstanceName
+	if len(l.token) > maxTokenLen {
+		return nil, api.Errorf("InvalidClientToken.TooLong", "parameter `ClientToken` is longer than %d characters", maxTokenLen)
+	}
+	if !chargeTypes[l.charge] {
+		return nil, api.InvalidValue("InstanceChargeType", "%q is not one of POSTPAID_BY_HOUR, PREPAID, SPOTPAID", l.charge)
+	}
+	if l.charge == "" {
+		l.charge = "POSTPAID_BY_HOUR"
+	}
+	l.diskType, l.diskSize = "CLOUD_PREMIUM", 50
+	if d := in.SystemDisk; d != nil {
+		if d.DiskType != "" {
+			l.diskType = d.DiskType
+		}
+		if d.DiskSize != nil {
+			if *d.DiskSize < 20 || *d.DiskSize > 1024 {
+				return nil, api.Errorf("InvalidParameterValue.Range", "parameter `SystemDisk.DiskSize` must be between 20 and 1024 GB, got %d", *d.DiskSize)
+			}
+			l.diskSize = *d.DiskSize
+		}
+	}
+	v := in.VirtualPrivateCloud
+	switch {
+	case v == nil || v.VpcId == "":
+		return nil, api.MissingParameter("VirtualPrivateCloud.VpcId")
+	case v.SubnetId == "":
+		return nil, api.MissingParameter("VirtualPrivateCloud.SubnetId")
+	case !wellFormedPrefixed(v.VpcId, "vpc-"):
+		return nil, api.Errorf("InvalidParameterValue.VpcIdMalformed", "parameter `VirtualPrivateCloud.VpcId`: %q is not a VPC ID", v.VpcId)
+	case !wellFormedPrefixed(v.SubnetId, "subnet-"):
+		return nil, api.Errorf("InvalidParameterValue.SubnetIdMalformed", "parameter `VirtualPrivateCloud.SubnetId`: %q is not a subnet ID", v.SubnetId)
+	case len(v.PrivateIpAddresses) > 0 && len(v.PrivateIpAddresses) != l.count:
+		return nil, api.Errorf("InvalidParameterValue.AmountNotEqual", "parameter `VirtualPrivateCloud.PrivateIpAddresses` has %d addresses for %d instances", len(v.PrivateIpAddresses), l.count)
+	}
+	l.vpcID, l.subnetID = v.VpcId, v.SubnetId
+	seen := map[string]bool{}
+	for i, ip := range v.PrivateIpAddresses {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || !a.Is4() {
+			return nil, api.Errorf("InvalidParameterValue.IPAddressMalformed", "parameter `VirtualPrivateCloud.PrivateIpAddresses.%d`: %q is not an IPv4 address", i, ip)
+		}
+		if seen[a.String()] {
+			return nil, api.Errorf("InvalidParameterValue.Duplicate", "parameter `VirtualPrivateCloud.PrivateIpAddresses.%d`: %s is given twice", i, a)
+		}
+		seen[a.String()] = true
+		l.ips = append(l.ips, a.String())
+	}
+	if ia := in.InternetAccessible; ia != nil {
+		if !internetChargeTypes[ia.InternetChargeType] {
+			return nil, api.InvalidValue("InternetAccessible.InternetChargeType", "%q is not a network charge type", ia.InternetChargeType)
+		}
+		bw := int64(0)
+		if ia.InternetMaxBandwidthOut != nil {
+			bw = *ia.InternetMaxBandwidthOut
+			if bw < 0 || bw > 65535 {
+				return nil, api.Errorf("InvalidParameterValue.Range", "parameter `InternetAccessible.InternetMaxBandwidthOut` must be between 0 and 65535, got %d", bw)
+			}
+		}
+		l.public = bw > 0
+		if ia.PublicIpAssigned != nil {
+			l.public = *ia.PublicIpAssigned
+		}
+	}
+	for i, sg := range in.SecurityGroupIds {
+		if !wellFormedPrefixed(sg, "sg-") {
+			return nil, api.Errorf("InvalidSgId.Malformed", "parameter `SecurityGroupIds.%d`: %q is not a security group ID", i, sg)
+		}
+		l.sgs = append(l.sgs, sg)
+	}
+	keys := map[string]bool{}
+	for i, spec := range in.TagSpecification {
+		if spec.ResourceType != "instance" {
+			if spec.ResourceType == "" {
+				return nil, api.MissingParameter("TagSpecification." + strconv.Itoa(i) + ".ResourceType")
+			}
+			continue // tags for other resource types (disks, ...) are accepted and not stored
+		}
+		for j, t := range spec.Tags {
+			field := fmt.Sprintf("TagSpecification.%d.Tags.%d.Key", i, j)
+			if t.Key == "" {
+				return nil, api.InvalidValue(field, "tag key must not be empty")
+			}
+			if keys[t.Key] {
+				return nil, api.Errorf("InvalidParameterValue.DuplicateTags", "parameter `%s`: tag key %q is given twice", field, t.Key)
+			}
+			keys[t.Key] = true
+			l.tags = append(l.tags, t)
+		}
+	}
+	return l, nil
+}
+
+func validTypeShape(t string) bool {
+	for i := 1; i < len(t)-1; i++ {
+		if t[i] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+// wellFormedPrefixed accepts prefix followed by lowercase letters, digits and dashes.
+func wellFormedPrefixed(id, prefix string) bool {
+	if len(id) <= len(prefix) || id[:len(prefix)] != prefix || len(id) > len(prefix)+32 {
+		return false
+	}
+	for _, c := range id[len(prefix):] {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkNetwork checks the VPC and subnet of a launch against the store.
+func (m *Module) checkNetwork(tx *store.Tx, l *launch) error {
+	if _, ok := m.vpcs.Get(tx, l.vpcID); !ok {
+		return api.Errorf("InvalidParameterValue.VpcIdNotExist", "parameter `VirtualPrivateCloud.VpcId`: VPC %s does not exist", l.vpcID)
+	}
+	sn, ok := m.subnets.Get(tx, l.subnetID)
+	if !ok || sn.VpcId != l.vpcID {
+		return api.Errorf("InvalidParameterValue.SubnetNotExist", "parameter `VirtualPrivateCloud.SubnetId`: subnet %s does not exist in VPC %s", l.subnetID, l.vpcID)
+	}
+	if sn.Zone != l.zone {
+		return api.Errorf("InvalidParameterValue.VpcIdZoneIdNotMatch", "parameter `VirtualPrivateCloud.SubnetId`: subnet %s is in zone %s, not in Placement.Zone %s", l.subnetID, sn.Zone, l.zone)
+	}
+	return nil
+}
+
+func (m *Module) launchOne(tx *store.Tx, r *api.Request, l *launch, i int) (*Instance, error) {
+	id := api.NewID("ins")
+	for {
+		if _, taken := instancesT.Get(tx, id); !taken {
+			break
+		}
+		id = api.NewID("ins")
+	}
+	want := ""
+	if len(l.ips) > 0 {
+		want = l.ips[i]
+	}
+	ip, err := vpc.AllocateIP(tx, l.subnetID, want)
+	if err != nil {
+		if api.AsError(err).Code == vpc.CodeSubnetExhausted {
+			return nil, api.Errorf("FailedOperation.NoAvailableIpAddressCountInSubnet", "subnet %s has no free private IP address for instance %d of %d", l.subnetID, i+1, l.count)
+		}
+		return nil, err
+	}
+	pub := ""
+	if l.public {
+		if pub, err = allocatePublicIP(tx, id); err != nil {
+			return nil, err
+		}
+	}
+	name := l.name
+	switch {
+	case name == "":
+		name = "Unnamed"
+	case l.count > 1:
+		name += strconv.Itoa(i + 1)
+	}
+	state, next, at := cvm.StatePending, cvm.StateRunning, r.Now.Add(m.w.Delays.InstanceBoot)
+	if m.w.Delays.InstanceBoot <= 0 {
+		state, next = cvm.StateRunning, ""
+	}
+	in := &Instance{
+		InstanceId: id, InstanceName: name, InstanceType: l.typ, ImageId: l.image, Zone: l.zone,
+		VpcId: l.vpcID, SubnetId: l.subnetID, PrivateIP: ip, PublicIP: pub, Tags: slices.Clone(l.tags),
+		ChargeType: l.charge, SystemDiskType: l.diskType, SystemDiskSize: l.diskSize,
+		SecurityGroupIds: slices.Clone(l.sgs), Uuid: uuid.NewString(), CreatedTime: r.Now, LaunchIndex: i,
+		State: state, NextState: next, NextAt: at, LatestOperation: "RunInstances", LatestOperationRequestId: r.RequestID,
+	}
+	if err := m.put(tx, in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func allocatePublicIP(tx *store.Tx, owner string) (string, error) {
+	for _, p := range publicPools {
+		for a := p.Addr().Next(); p.Contains(a); a = a.Next() {
+			if last := a.As4()[3]; last == 0 || last == 255 {
+				continue
+			}
+			ip := a.String()
+			if _, taken := publicIPsT.Get(tx, ip); !taken {
+				return ip, publicIPsT.Put(tx, ip, &publicIP{InstanceId: owner})
+			}
+		}
+	}
+	return "", api.Errorf("ResourcesSoldOut.EipInsufficient", "no public IP address is left in the region")
+}

@@ -1,0 +1,164 @@
+package vpc
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/stratus-cloud/stratus/cloudapi"
+	"github.com/stratus-cloud/stratus/cloudapi/vpc"
+	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/store"
+)
+
+const maxNameLen = 60
+
+func (m *Module) createVpc(r *api.Request) (any, error) {
+	in, err := api.Decode[vpc.CreateVpcRequest](r)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case in.VpcName == "":
+		return nil, api.MissingParameter("VpcName")
+	case len(in.VpcName) > maxNameLen:
+		return nil, api.Errorf("InvalidParameterValue.TooLong", "parameter `VpcName` is longer than %d characters", maxNameLen)
+	case in.CidrBlock == "":
+		return nil, api.MissingParameter("CidrBlock")
+	}
+	cidr, err := vpcCIDR(in.CidrBlock)
+	if err != nil {
+		return nil, err
+	}
+	multicast := false
+	switch in.EnableMulticast {
+	case "", "false":
+	case "true":
+		multicast = true
+	default:
+		return nil, api.InvalidValue("EnableMulticast", "must be \"true\" or \"false\", got %q", in.EnableMulticast)
+	}
+	if len(in.DnsServers) > 4 {
+		return nil, api.InvalidValue("DnsServers", "at most 4 DNS servers, got %d", len(in.DnsServers))
+	}
+	for i, d := range in.DnsServers {
+		if a, err := netip.ParseAddr(d); err != nil || !a.Is4() {
+			return nil, api.Errorf("InvalidParameterValue.Malformed", "parameter `DnsServers.%d`: %q is not an IPv4 address", i, d)
+		}
+	}
+	if err := validTags("Tags", in.Tags); err != nil {
+		return nil, err
+	}
+	v := &VPC{
+		VpcId:           api.NewID("vpc"),
+		Name:            in.VpcName,
+		CidrBlock:       cidr.String(),
+		EnableMulticast: multicast,
+		DnsServers:      slices.Clone(in.DnsServers),
+		DomainName:      in.DomainName,
+		Tags:            slices.Clone(in.Tags),
+		CreatedTime:     r.Now,
+	}
+	if len(v.DnsServers) == 0 {
+		v.DnsServers = defaultDNS()
+	}
+	err = m.w.Store.Update(func(tx *store.Tx) error {
+		if limit := m.w.Limit("vpcs-per-region", 20); vpcsT.Len(tx) >= limit {
+			return api.Errorf(cloudapi.CodeLimitExceeded, "region %s already has %d VPCs, the quota is %d", m.w.Region, vpcsT.Len(tx), limit)
+		}
+		if err := vpcsT.Put(tx, v.VpcId, v); err != nil {
+			return err
+		}
+		rt := &RouteTable{RouteTableId: api.NewID("rtb"), VpcId: v.VpcId, Name: "default", Main: true, CreatedTime: r.Now}
+		return routeTables.Put(tx, rt.RouteTableId, rt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &vpc.CreateVpcResponse{Vpc: toWireVpc(v)}, nil
+}
+
+var vpcFields = fields[VPC]{
+	"vpc-id":     func(v *VPC) []string { return one(v.VpcId) },
+	"vpc-name":   func(v *VPC) []string { return one(v.Name) },
+	"cidr-block": func(v *VPC) []string { return one(v.CidrBlock) },
+	"is-default": func(v *VPC) []string { return boolString(v.IsDefault) },
+}
+
+func (m *Module) describeVpcs(r *api.Request) (any, error) {
+	in, err := api.Decode[vpc.DescribeVpcsRequest](r)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.VpcIds) > 0 && len(in.Filters) > 0 {
+		return nil, api.Errorf("InvalidParameter.Coexist", "parameters `VpcIds` and `Filters` cannot be given together")
+	}
+	if err := checkIDs("VpcIds", in.VpcIds, "vpc-", "InvalidVpcId.Malformed"); err != nil {
+		return nil, err
+	}
+	match, err := compile(in.Filters, vpcFields, func(v *VPC) []cloudapi.Tag { return v.Tags })
+	if err != nil {
+		return nil, err
+	}
+	var sel []*VPC
+	_ = m.w.Store.View(func(tx *store.Tx) error {
+		sel = selectRecords(tx, vpcsT, in.VpcIds, match)
+		return nil
+	})
+	pg, err := page(sel, in.Offset, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := &vpc.DescribeVpcsResponse{TotalCount: int64(len(sel)), VpcSet: make([]vpc.Vpc, 0, len(pg))}
+	for _, v := range pg {
+		out.VpcSet = append(out.VpcSet, toWireVpc(v))
+	}
+	return out, nil
+}
+
+// selectRecords returns the records named by ids (in creation order; unknown IDs are
+// skipped, as the real service does) or, without ids, every record that matches.
+func selectRecords[T any](tx *store.Tx, t *store.Table[T], ids []string, match matcher[T]) []*T {
+	if len(ids) > 0 {
+		want := make(map[string]bool, len(ids))
+		var out []*T
+		for _, id := range ids {
+			if want[id] {
+				continue
+			}
+			want[id] = true
+			if v, ok := t.Get(tx, id); ok {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	var out []*T
+	for _, v := range t.List(tx) {
+		if match.match(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func toWireVpc(v *VPC) vpc.Vpc {
+	return vpc.Vpc{
+		VpcName:         v.Name,
+		VpcId:           v.VpcId,
+		CidrBlock:       v.CidrBlock,
+		IsDefault:       v.IsDefault,
+		EnableMulticast: v.EnableMulticast,
+		CreatedTime:     vpcTime(v.CreatedTime),
+		DnsServerSet:    nonNil(v.DnsServers),
+		DomainName:      v.DomainName,
+		EnableDhcp:      true,
+		TagSet:          nonNil(v.Tags),
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return slices.Clone(s)
+}
