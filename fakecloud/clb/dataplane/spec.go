@@ -1,0 +1,86 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Protocols a listener speaks.
+const (
+	TCP = "TCP"
+	UDP = "UDP"
+)
+
+// Schedulers choose a target for a new connection (UDP: a new flow).
+const (
+	WRR       = "WRR"        // smooth weighted round robin
+	LeastConn = "LEAST_CONN" // fewest active connections per unit of weight
+)
+
+// Health check kinds.
+const (
+	CheckTCP    = "TCP"    // TCP connect
+	CheckHTTP   = "HTTP"   // HTTP request, status class in HTTPCodes
+	CheckCustom = "CUSTOM" // send Send, expect Recv (TCP or UDP)
+	CheckUDP    = "UDP"    // UDP port probe: refused (ICMP port unreachable) = down
+)
+
+// Spec is the whole desired data plane.
+type Spec struct {
+	Listeners []ListenerSpec
+}
+
+// ListenerSpec is one listener: where it listens, how it balances, what it checks.
+type ListenerSpec struct {
+	ID       string // unique; a listener whose ID persists is updated in place
+	Protocol string // TCP | UDP
+	Address  netip.AddrPort
+	// Scheduler is WRR (default) or LEAST_CONN.
+	Scheduler string
+	// SessionExpire > 0 sends a client IP back to the same target while it stays eligible
+	// and the client keeps coming back within this time.
+	SessionExpire time.Duration
+	// ResetOnDeregister closes the connections of a removed target with a TCP RST, as the
+	// API's DeregisterTargetRst asks; otherwise they run until either side ends them.
+	ResetOnDeregister bool
+	Health            HealthSpec
+	Targets           []TargetSpec
+}
+
+// TargetSpec is one backend.
+type TargetSpec struct {
+	Address netip.AddrPort
+	Weight  int // 0 receives nothing
+}
+
+// HealthSpec configures health checks. Disabled means every target is healthy.
+type HealthSpec struct {
+	Enabled            bool
+	Type               string        // CheckTCP, CheckHTTP, CheckCustom, CheckUDP
+	Interval, Timeout  time.Duration // already scaled to wall-clock time
+	HealthyThreshold   int           // consecutive successes that make a down target up
+	UnhealthyThreshold int           // consecutive failures that make an up target down
+	Port               uint16        // 0: the target's port
+	HTTPPath           string
+	HTTPHost           string
+	HTTPMethod         string // HEAD | GET
+	HTTPCodes          int    // bitmask: 1=1xx 2=2xx 4=3xx 8=4xx 16=5xx
+	Send, Recv         []byte
+}
+
+func (l *ListenerSpec) validate() error {
+	if l.ID == "" {
+		return fmt.Errorf("listener without ID")
+	}
+	if l.Protocol != TCP && l.Protocol != UDP {
+		return fmt.Errorf("listener %s: protocol %q is not TCP or UDP", l.ID, l.Protocol)
+	}
+	if !l.Address.IsValid() || !l.Address.Addr().IsLoopback() || l.Address.Port() == 0 {
+		return fmt.Errorf("listener %s: address %s is not a loopback address with a port", l.ID, l.Address)
+	}
+	if l.Health.Enabled && (l.Health.Interval <= 0 || l.Health.Timeout <= 0) {
+		return fmt.Errorf("listener %s: health check interval and timeout must be positive", l.ID)
+	}
+	return nil
+}
