@@ -129,7 +129,7 @@ func (c *Client) Invoke(ctx context.Context, op Operation, in, out any) error {
 	if err := c.buildStack(stack, op, out); err != nil {
 		return fmt.Errorf("%s: build middleware stack: %w", op.Action, err)
 	}
-	h := middleware.DecorateHandler(smithyhttp.NewClientHandler(c.http), stack)
+	h := middleware.DecorateHandler(smithyhttp.NewClientHandlerWithOptions(c.http), stack)
 	_, _, err := h.Handle(ctx, in)
 	return err
 }
