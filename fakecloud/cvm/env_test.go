@@ -84,3 +84,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 	require.NoError(t, err)
 	return &env{cloud: c, srv: srv, cvm: cvmapi.New(cl), vpc: vpcapi.New(cl), clock: o.clock}
 }
+
+func newCloud(s *api.Seed) (*fakecloud.Cloud, error) {
+	c, err := fakecloud.New(fakecloud.Config{Seed: s})
+	if err == nil {
+		_ = c.Close()
+	}
+	return c, err
+}
