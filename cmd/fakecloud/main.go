@@ -31,14 +31,17 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	if err := serve(os.Args[2:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, os.Args[2:], nil); err != nil {
 		klog.ErrorS(err, "fakecloud failed")
 		klog.Flush()
 		os.Exit(1)
 	}
 }
 
-func serve(args []string) error {
+// serve runs until ctx ends; ready, when set, learns the bound address.
+func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	klog.InitFlags(fs)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the API and the admin endpoint on")
@@ -79,12 +82,13 @@ func serve(args []string) error {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
 	srv := &http.Server{Handler: cloud, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	id, _ := cloud.Credentials()
 	klog.InfoS("fakecloud serving", "address", ln.Addr().String(), "region", cloud.Region(), "dataDir", *dataDir, "secretId", id)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return err
