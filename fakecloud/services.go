@@ -2,6 +2,7 @@ package fakecloud
 
 import (
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
@@ -11,4 +12,5 @@ import (
 var modules = []func(w *api.World) api.Module{
 	vpc.New,
 	cvm.New,
+	cbs.New,
 }
