@@ -89,7 +89,7 @@ func (m *Module) describeRouteTables(r *api.Request) (any, error) {
 	}
 	var out *vpc.DescribeRouteTablesResponse
 	err = m.w.Store.View(func(tx *store.Tx) error {
-		sel := selectRecords(tx, routeTables, in.RouteTableIds, match)
+		sel := selectRecords(tx, routeTables, func(t *RouteTable) string { return t.RouteTableId }, in.RouteTableIds, match)
 		pg, err := page(sel, in.Offset, in.Limit)
 		if err != nil {
 			return err

@@ -104,7 +104,7 @@ func (m *Module) describeSubnets(r *api.Request) (any, error) {
 	}
 	var sel []*Subnet
 	_ = m.w.Store.View(func(tx *store.Tx) error {
-		sel = selectRecords(tx, subnetsT, in.SubnetIds, match)
+		sel = selectRecords(tx, subnetsT, func(s *Subnet) string { return s.SubnetId }, in.SubnetIds, match)
 		return nil
 	})
 	pg, err := page(sel, in.Offset, in.Limit)

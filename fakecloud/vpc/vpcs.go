@@ -101,7 +101,7 @@ func (m *Module) describeVpcs(r *api.Request) (any, error) {
 	}
 	var sel []*VPC
 	_ = m.w.Store.View(func(tx *store.Tx) error {
-		sel = selectRecords(tx, vpcsT, in.VpcIds, match)
+		sel = selectRecords(tx, vpcsT, func(v *VPC) string { return v.VpcId }, in.VpcIds, match)
 		return nil
 	})
 	pg, err := page(sel, in.Offset, in.Limit)
@@ -117,24 +117,17 @@ func (m *Module) describeVpcs(r *api.Request) (any, error) {
 
 // selectRecords returns the records named by ids (in creation order; unknown IDs are
 // skipped, as the real service does) or, without ids, every record that matches.
-func selectRecords[T any](tx *store.Tx, t *store.Table[T], ids []string, match matcher[T]) []*T {
+func selectRecords[T any](tx *store.Tx, t *store.Table[T], idOf func(*T) string, ids []string, match matcher[T]) []*T {
+	var want map[string]bool
 	if len(ids) > 0 {
-		want := make(map[string]bool, len(ids))
-		var out []*T
+		want = make(map[string]bool, len(ids))
 		for _, id := range ids {
-			if want[id] {
-				continue
-			}
 			want[id] = true
-			if v, ok := t.Get(tx, id); ok {
-				out = append(out, v)
-			}
 		}
-		return out
 	}
 	var out []*T
 	for _, v := range t.List(tx) {
-		if match.match(v) {
+		if (want == nil || want[idOf(v)]) && match.match(v) {
 			out = append(out, v)
 		}
 	}
