@@ -80,6 +80,15 @@ func exampleSeed(t *testing.T) *api.Seed {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
+	return newEnvWith(t, o, cbs.Options{})
+}
+
+// newEnvWith builds the env with module options (o.dataPlane overrides opts.DataPlane).
+func newEnvWith(t *testing.T, o envOpts, opts cbs.Options) *env {
+	t.Helper()
+	if o.dataPlane != nil {
+		opts.DataPlane = o.dataPlane
+	}
 	if o.clock == nil {
 		o.clock = newClock()
 	}
@@ -96,7 +105,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	c, err := fakecloud.New(fakecloud.Config{
 		Seed: o.seed, Delays: o.delays, DataDir: o.dataDir, Clock: o.clock.Now, RateLimit: -1,
 		Modules: []func(*api.World) api.Module{vpc.New, cvm.New, func(w *api.World) api.Module {
-			e.mod = cbs.NewWithOptions(w, cbs.Options{DataPlane: o.dataPlane})
+			e.mod = cbs.NewWithOptions(w, opts)
 			return e.mod
 		}},
 	})
