@@ -3,6 +3,7 @@ package fakecloud
 import (
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs"
+	"github.com/stratus-cloud/stratus/fakecloud/clb"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
@@ -12,5 +13,6 @@ import (
 var modules = []func(w *api.World) api.Module{
 	vpc.New,
 	cvm.New,
+	clb.New,
 	cbs.New,
 }

@@ -105,6 +105,8 @@ func probe(ctx context.Context, protocol string, target netip.AddrPort, hs Healt
 		}
 	}
 	switch {
+	case kind == CheckPing:
+		return nil
 	case protocol == UDP:
 		return probeUDP(ctx, addr, hs)
 	case kind == CheckHTTP:

@@ -24,6 +24,10 @@ const (
 	CheckHTTP   = "HTTP"   // HTTP request, status class in HTTPCodes
 	CheckCustom = "CUSTOM" // send Send, expect Recv (TCP or UDP)
 	CheckUDP    = "UDP"    // UDP port probe: refused (ICMP port unreachable) = down
+	// CheckPing asks whether the target's host is up. Every target the data plane accepts
+	// is a loopback address, whose host is this machine, so the check always passes; it
+	// exists so a listener configured for PING behaves as the cloud's would.
+	CheckPing = "PING"
 )
 
 // Spec is the whole desired data plane.

@@ -1,0 +1,92 @@
+package clb
+
+import (
+	"net/netip"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/stratus-cloud/stratus/fakecloud/clb/dataplane"
+	"github.com/stratus-cloud/stratus/fakecloud/store"
+)
+
+// reconcile makes the data plane match the store. Writes call it after they commit (so a
+// listener answers as soon as CreateListener returns) and the resync loop calls it
+// periodically. Apply only binds and closes sockets, so this never holds an API call up
+// for long; calls are serialized so an older view can never overwrite a newer one.
+func (m *Module) reconcile() {
+	if m.dp == nil {
+		return
+	}
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
+	var spec dataplane.Spec
+	_ = m.w.Store.View(func(tx *store.Tx) error {
+		spec = m.desired(tx, m.w.Now())
+		return nil
+	})
+	if err := m.dp.Apply(spec); err != nil {
+		klog.ErrorS(err, "CLB data plane is not fully applied; retrying at the next resync")
+	}
+}
+
+// desired is the data plane the store describes at now.
+func (m *Module) desired(tx *store.Tx, now time.Time) dataplane.Spec {
+	var spec dataplane.Spec
+	vips := map[string]netip.Addr{}
+	for _, lb := range m.lbs.List(tx) {
+		if a, ok := loopbackAddr(lb.LoopbackVip); ok {
+			vips[lb.LoadBalancerId] = a
+		}
+	}
+	for _, l := range m.listeners.List(tx) {
+		vip, ok := vips[l.LoadBalancerId]
+		if !ok {
+			continue
+		}
+		ls := dataplane.ListenerSpec{
+			ID:                l.ListenerId,
+			Protocol:          l.Protocol,
+			Address:           netip.AddrPortFrom(vip, uint16(l.Port)),
+			Scheduler:         l.Scheduler,
+			SessionExpire:     time.Duration(l.SessionExpireTime) * time.Second,
+			ResetOnDeregister: l.DeregisterTargetRst,
+			Health:            healthSpec(&l.HealthCheck, m.opts.HealthTimeUnit),
+		}
+		for _, t := range m.liveTargets(tx, l, now) {
+			ip, local := t.EniIp, false
+			if t.InstanceId != "" {
+				in, ok := m.instances.Get(tx, t.InstanceId)
+				if !ok {
+					continue
+				}
+				ip, local = in.PrivateIP, in.Local
+			}
+			addr, ok := m.mapTarget(ip, local)
+			if !ok {
+				klog.V(4).InfoS("CLB target is not reachable from this machine; the data plane skips it", "listener", l.ListenerId, "target", t.key(), "ip", ip)
+				continue
+			}
+			ls.Targets = append(ls.Targets, dataplane.TargetSpec{Address: netip.AddrPortFrom(addr, uint16(t.Port)), Weight: int(t.Weight)})
+		}
+		spec.Listeners = append(spec.Listeners, ls)
+	}
+	return spec
+}
+
+// resyncLoop re-applies the store periodically: after fakecloud opens its state (modules
+// are built before that), after an admin reset, and when instances come and go.
+func (m *Module) resyncLoop() {
+	defer close(m.done)
+	t := time.NewTicker(m.opts.ResyncInterval)
+	defer t.Stop()
+	m.reconcile()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.reconcile()
+		}
+	}
+}
