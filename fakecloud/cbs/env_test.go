@@ -60,7 +60,7 @@ type envOpts struct {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	cloud *fakecloud.Cloud
 	mod   *cbs.Module
 	cbs   *cbsapi.Client
@@ -70,7 +70,7 @@ type env struct {
 	ctx   context.Context
 }
 
-func exampleSeed(t *testing.T) *api.Seed {
+func exampleSeed(t testing.TB) *api.Seed {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	s, err := fakecloud.LoadSeed(filepath.Join(filepath.Dir(file), "..", "..", "examples", "fakecloud", "seed.yaml"))
@@ -78,13 +78,13 @@ func exampleSeed(t *testing.T) *api.Seed {
 	return s
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	return newEnvWith(t, o, cbs.Options{})
 }
 
 // newEnvWith builds the env with module options (o.dataPlane overrides opts.DataPlane).
-func newEnvWith(t *testing.T, o envOpts, opts cbs.Options) *env {
+func newEnvWith(t testing.TB, o envOpts, opts cbs.Options) *env {
 	t.Helper()
 	if o.dataPlane != nil {
 		opts.DataPlane = o.dataPlane
