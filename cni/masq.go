@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -73,26 +75,69 @@ func (m *masq) jumpRule() string {
 	return fmt.Sprintf("-A POSTROUTING -s %s -m comment --comment %q -j %s", m.subnet, masqComment(m.network), masqChain(m.network))
 }
 
-// ensure installs or repairs the rules; when they already match it only lists.
+var errNoIPTables = errors.New("iptables is not installed on the node (needed for ipMasq)")
+
+// natRules lists the whole nat table with one exec: the chain's rules and the
+// POSTROUTING jumps come from the same listing, and a missing chain simply has
+// no lines (iptables-nft reports a missing chain as "incompatible", so asking for
+// it by name cannot tell "absent" from "broken").
+func natRules() ([]string, error) {
+	path, err := exec.LookPath("iptables")
+	if err != nil {
+		return nil, errNoIPTables
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(path, "-w", "30", "-t", "nat", "-S")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("iptables -t nat -S: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n"), nil
+}
+
+// split separates the listing into this network's chain and the POSTROUTING
+// rules that jump to it.
+func (m *masq) split(rules []string) (chainLines, jumps []string, chainExists bool) {
+	chain := masqChain(m.network)
+	for _, l := range rules {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "-N "+chain:
+			chainExists = true
+			chainLines = append(chainLines, l)
+		case strings.HasPrefix(l, "-A "+chain+" "):
+			chainLines = append(chainLines, l)
+		case strings.HasPrefix(l, "-A POSTROUTING ") && strings.HasSuffix(l, " -j "+chain):
+			jumps = append(jumps, l)
+		}
+	}
+	return chainLines, jumps, chainExists
+}
+
+// ensure installs or repairs the rules; when they already match it costs one
+// listing.
 func (m *masq) ensure() error {
+	rules, err := natRules()
+	if err != nil {
+		return fmt.Errorf("masquerade for network %s: %w", m.network, err)
+	}
+	chain := masqChain(m.network)
+	have, jumps, exists := m.split(rules)
+	want, jump := m.chainRules(), m.jumpRule()
+	if equalLines(have, want) && len(jumps) == 1 && jumps[0] == jump {
+		return m.mark()
+	}
 	ipt, err := m.iptables()
 	if err != nil {
 		return err
 	}
-	chain := masqChain(m.network)
-	want := m.chainRules()
-	have, err := ipt.List("nat", chain)
-	if err != nil {
-		if !isNotExist(err) {
-			return fmt.Errorf("masquerade for network %s: list chain %s: %w", m.network, chain, err)
-		}
-		if err := ipt.NewChain("nat", chain); err != nil && !isChainExists(err) {
-			return fmt.Errorf("masquerade for network %s: create chain %s: %w", m.network, chain, err)
-		}
-		have = []string{"-N " + chain}
-	}
 	if !equalLines(have, want) {
-		if err := ipt.ClearChain("nat", chain); err != nil {
+		if !exists {
+			if err := ipt.NewChain("nat", chain); err != nil {
+				return fmt.Errorf("masquerade for network %s: create chain %s: %w", m.network, chain, err)
+			}
+		} else if err := ipt.ClearChain("nat", chain); err != nil {
 			return fmt.Errorf("masquerade for network %s: clear chain %s: %w", m.network, chain, err)
 		}
 		for _, line := range want[1:] {
@@ -101,21 +146,14 @@ func (m *masq) ensure() error {
 			}
 		}
 	}
-	post, err := ipt.List("nat", "POSTROUTING")
-	if err != nil {
-		return fmt.Errorf("masquerade for network %s: list POSTROUTING: %w", m.network, err)
-	}
-	jump, found := m.jumpRule(), false
-	for _, line := range post {
-		if !strings.HasSuffix(line, " -j "+chain) {
-			continue
-		}
+	found := false
+	for _, line := range jumps {
 		if line == jump && !found {
 			found = true
 			continue
 		}
 		// A jump for an earlier podCIDR, or a duplicate.
-		if err := ipt.Delete("nat", "POSTROUTING", splitRule(line)[2:]...); err != nil && !isNotExist(err) {
+		if err := ipt.Delete("nat", "POSTROUTING", splitRule(line)[2:]...); err != nil {
 			return fmt.Errorf("masquerade for network %s: delete stale %s: %w", m.network, line, err)
 		}
 	}
@@ -124,6 +162,10 @@ func (m *masq) ensure() error {
 			return fmt.Errorf("masquerade for network %s: %s: %w", m.network, jump, err)
 		}
 	}
+	return m.mark()
+}
+
+func (m *masq) mark() error {
 	if _, err := os.Stat(m.marker); errors.Is(err, fs.ErrNotExist) {
 		if err := os.WriteFile(m.marker, nil, 0o600); err != nil {
 			return fmt.Errorf("masquerade for network %s: marker: %w", m.network, err)
@@ -140,39 +182,35 @@ func (m *masq) remove(force bool) error {
 			return nil
 		}
 	}
-	ipt, err := m.iptables()
-	if err != nil {
-		return err
+	rules, err := natRules()
+	if errors.Is(err, errNoIPTables) {
+		rules, err = nil, nil // no iptables, no rules to remove
 	}
-	chain := masqChain(m.network)
-	post, err := ipt.List("nat", "POSTROUTING")
 	if err != nil {
-		return fmt.Errorf("masquerade for network %s: list POSTROUTING: %w", m.network, err)
+		return fmt.Errorf("masquerade for network %s: %w", m.network, err)
 	}
-	for _, line := range post {
-		if strings.HasSuffix(line, " -j "+chain) {
-			if err := ipt.Delete("nat", "POSTROUTING", splitRule(line)[2:]...); err != nil && !isNotExist(err) {
+	_, jumps, exists := m.split(rules)
+	if len(jumps) > 0 || exists {
+		ipt, err := m.iptables()
+		if err != nil {
+			return err
+		}
+		for _, line := range jumps {
+			if err := ipt.Delete("nat", "POSTROUTING", splitRule(line)[2:]...); err != nil {
 				return fmt.Errorf("masquerade for network %s: delete %s: %w", m.network, line, err)
 			}
 		}
-	}
-	if err := ipt.ClearAndDeleteChain("nat", chain); err != nil && !isNotExist(err) {
-		return fmt.Errorf("masquerade for network %s: delete chain %s: %w", m.network, chain, err)
+		if exists {
+			chain := masqChain(m.network)
+			if err := ipt.ClearAndDeleteChain("nat", chain); err != nil {
+				return fmt.Errorf("masquerade for network %s: delete chain %s: %w", m.network, chain, err)
+			}
+		}
 	}
 	if err := os.Remove(m.marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("masquerade for network %s: marker: %w", m.network, err)
 	}
 	return nil
-}
-
-func isNotExist(err error) bool {
-	var e *iptables.Error
-	return errors.As(err, &e) && e.IsNotExist()
-}
-
-func isChainExists(err error) bool {
-	var e *iptables.Error
-	return errors.As(err, &e) && e.ExitStatus() == 1 && strings.Contains(e.Error(), "exists")
 }
 
 func equalLines(a, b []string) bool {

@@ -108,7 +108,7 @@ func CmdAdd(args *skel.CmdArgs) error {
 	crashPoint(CrashAfterAllocate)
 
 	release := func() {
-		_ = deleteHostVeth(hostVethName(owner))
+		_ = deleteHostVeth(hostVethName(conf.Name, owner))
 		_ = store.Locked(func(tx *Tx) error {
 			_, err := tx.Release(owner)
 			return err
@@ -174,7 +174,7 @@ func CmdDel(args *skel.CmdArgs) error {
 	}
 	owner := Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
 	// Deleting the host side removes the pair, wherever the pod side is.
-	if err := deleteHostVeth(hostVethName(owner)); err != nil {
+	if err := deleteHostVeth(hostVethName(conf.Name, owner)); err != nil {
 		return err
 	}
 	store, err := OpenStore(conf.DataDir, conf.Name)
@@ -251,7 +251,7 @@ func CmdCheck(args *skel.CmdArgs) error {
 	if err != nil {
 		return fmt.Errorf("check %s: %w", owner, err)
 	}
-	hostName := hostVethName(owner)
+	hostName := hostVethName(conf.Name, owner)
 	host, err := netlinksafe.LinkByName(hostName)
 	if err != nil {
 		return fmt.Errorf("check %s: host veth %s: %w", owner, hostName, err)
@@ -314,7 +314,7 @@ func CmdGC(args *skel.CmdArgs) error {
 	for _, a := range conf.ValidAttachments {
 		at := Attachment{ContainerID: a.ContainerID, IfName: a.IfName}
 		valid[at] = true
-		validVeths[hostVethName(at)] = true
+		validVeths[hostVethName(conf.Name, at)] = true
 	}
 	veths, err := ownedVeths(conf.Name)
 	if err != nil {

@@ -15,21 +15,26 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// hostVethName is derived from the attachment, so DEL finds the host side without
-// entering the pod's namespace (which may be gone) and without any saved state.
-func hostVethName(a Attachment) string {
+// hostVethName is derived from the network and the attachment, so DEL finds the
+// host side without entering the pod's namespace (which may be gone) and without
+// saved state, and GC recognises a network's veths by name alone: the name is set
+// in the very netlink request that creates the pair, so even a crash right after
+// creation leaves a veth GC can attribute (the kernel ignores an alias on create).
+// Layout: "sb" + 4 hex digits of the network + 9 of the attachment = 15 bytes.
+func hostVethName(network string, a Attachment) string {
 	sum := sha256.Sum256([]byte(a.ContainerID + "\x00" + a.IfName))
-	return "sb" + hex.EncodeToString(sum[:])[:13]
+	return vethPrefix(network) + hex.EncodeToString(sum[:])[:9]
 }
 
-// vethAlias marks a host veth as ours. It is set in the same netlink message that
-// creates the pair, so even a crash right after creation leaves a veth GC can
-// recognise.
+func vethPrefix(network string) string {
+	sum := sha256.Sum256([]byte(network))
+	return "sb" + hex.EncodeToString(sum[:])[:4]
+}
+
+// vethAlias is for the humans reading `ip link`: which pod a host veth serves.
 func vethAlias(network string, a Attachment) string {
-	return aliasPrefix(network) + a.String()
+	return "stratus-bridge:" + network + ":" + a.String()
 }
-
-func aliasPrefix(network string) string { return "stratus-bridge:" + network + ":" }
 
 // podLink describes the pod side after setup.
 type podLink struct {
@@ -44,9 +49,8 @@ type podLink struct {
 // the whole request, so nothing is left behind.
 func createVeth(network string, a Attachment, podNS ns.NetNS, br *netlink.Bridge, mtu int, podMAC net.HardwareAddr) (netlink.Link, error) {
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name = hostVethName(a)
+	attrs.Name = hostVethName(network, a)
 	attrs.MTU = mtu
-	attrs.Alias = vethAlias(network, a)
 	attrs.Flags = net.FlagUp
 	veth := &netlink.Veth{
 		LinkAttrs:        attrs,
@@ -68,6 +72,7 @@ func createVeth(network string, a Attachment, podNS ns.NetNS, br *netlink.Bridge
 	if err := netlink.LinkSetMaster(host, br); err != nil {
 		return host, fmt.Errorf("attach %s to bridge %s: %w", attrs.Name, br.Name, err)
 	}
+	_ = netlink.LinkSetAlias(host, vethAlias(network, a))
 	return host, nil
 }
 
@@ -115,16 +120,16 @@ func deleteHostVeth(name string) error {
 	return nil
 }
 
-// ownedVeths lists the host veths that carry this network's alias.
+// ownedVeths lists the host veths named for this network.
 func ownedVeths(network string) ([]netlink.Link, error) {
 	links, err := netlinksafe.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
-	prefix := aliasPrefix(network)
+	prefix := vethPrefix(network)
 	var out []netlink.Link
 	for _, l := range links {
-		if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Alias, prefix) {
+		if name := l.Attrs().Name; l.Type() == "veth" && len(name) == 15 && strings.HasPrefix(name, prefix) {
 			out = append(out, l)
 		}
 	}
