@@ -139,6 +139,34 @@ func TestDataPlaneThroughTheAPI(t *testing.T) {
 	assertBlockDevice(t, link2, 12*gib)
 }
 
+func TestDataPlaneComesBackAfterHostReboot(t *testing.T) {
+	dataplane.RequireLoopDevices(t)
+	dataDir, devBase := t.TempDir(), t.TempDir()
+	t.Cleanup(func() { _ = dataplane.DetachUnder(dataDir) })
+	clk := newClock()
+	e := newPlaneEnv(t, dataDir, devBase, clk)
+	id := e.disk(zone1, 10, false)
+	require.NoError(t, e.attachNow(ins1, id))
+	link := e.link(ins1, id)
+	writeDev(t, link, 0, []byte("before the reboot"))
+	e.close()
+
+	// A reboot loses every loop device and the udev tree; the images stay.
+	require.NoError(t, dataplane.DetachUnder(dataDir))
+	require.NoError(t, os.RemoveAll(devBase))
+
+	// Nobody calls Start: the first CBS request brings the devices back.
+	seed := exampleSeed(t)
+	seed.Instances[0].Local = true
+	e2 := newEnv(t, envOpts{seed: seed, dataDir: dataDir, clock: clk, noStart: true,
+		dataPlane: &dataplane.Options{DevRoot: filepath.Join(devBase, dataplane.InstancePlaceholder)}})
+	_, err := os.Lstat(link)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Equal(t, cbsapi.DiskStateAttached, e2.get(id).DiskState)
+	assertBlockDevice(t, link, 10*gib)
+	assert.Equal(t, []byte("before the reboot"), readDev(t, link, 0, 17))
+}
+
 func TestDataPlaneShareableSecondAttachIsReadOnly(t *testing.T) {
 	dataplane.RequireLoopDevices(t)
 	dataDir, devBase := t.TempDir(), t.TempDir()

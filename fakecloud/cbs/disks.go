@@ -196,6 +196,9 @@ func (m *Module) describeDisks(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := m.dataPlane(); err != nil {
+		klog.ErrorS(err, "Start the CBS data plane")
+	}
 	out := &cbs.DescribeDisksResponse{DiskSet: []cbs.Disk{}}
 	err = m.w.Store.View(func(tx *store.Tx) error {
 		var match []*Disk

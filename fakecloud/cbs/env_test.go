@@ -57,6 +57,7 @@ type envOpts struct {
 	dataDir   string
 	dataPlane *dataplane.Options
 	clock     *clock
+	noStart   bool // leave the data plane to start on the first request
 }
 
 type env struct {
@@ -110,7 +111,9 @@ func newEnvWith(t testing.TB, o envOpts, opts cbs.Options) *env {
 		}},
 	})
 	require.NoError(t, err)
-	require.NoError(t, e.mod.Start())
+	if !o.noStart {
+		require.NoError(t, e.mod.Start())
+	}
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() { srv.Close(); _ = c.Close() })
 	id, key := c.Credentials()

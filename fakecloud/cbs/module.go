@@ -52,9 +52,8 @@ type Module struct {
 	tokens    *store.Table[clientToken]
 	instances *store.Table[cvm.Instance]
 
-	planeMu  sync.Mutex
-	plane    *dataplane.Plane // nil until started, or without a data plane
-	planeErr error
+	planeMu sync.Mutex
+	plane   *dataplane.Plane // nil until started, or without a data plane
 }
 
 // New is the module without a data plane.
@@ -112,17 +111,16 @@ func (m *Module) Start() error {
 	if m.plane == nil {
 		p, err := dataplane.New(*m.opts.DataPlane)
 		if err != nil {
-			m.planeErr = err
 			return err
 		}
-		m.plane, m.planeErr = p, nil
+		m.plane = p
 	}
+	// The whole sync runs under the store's read lock: handlers create and delete images
+	// under its write lock, so Sync never sees an image whose disk is not committed yet.
 	now := m.w.Now()
-	var want []dataplane.Attachment
-	var disks, snaps []string
-	err := m.w.Store.View(func(tx *store.Tx) error {
-		want = m.wanted(tx, now)
+	return m.w.Store.View(func(tx *store.Tx) error {
 		exists := m.instanceExists(tx, now)
+		var disks, snaps []string
 		for _, d := range m.disks.List(tx) {
 			if !goneWithInstance(d, exists) {
 				disks = append(disks, d.DiskId)
@@ -133,15 +131,16 @@ func (m *Module) Start() error {
 				snaps = append(snaps, s.SnapshotId)
 			}
 		}
+		if err := m.plane.Sync(m.wanted(tx, now), disks, snaps); err != nil {
+			return fmt.Errorf("cbs data plane: %w", err)
+		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if err := m.plane.Sync(want, disks, snaps); err != nil {
-		return fmt.Errorf("cbs data plane: %w", err)
-	}
-	return nil
+}
+
+// WithOptions returns a module constructor using opts, for fakecloud.Config.Modules.
+func WithOptions(opts Options) func(w *api.World) api.Module {
+	return func(w *api.World) api.Module { return NewWithOptions(w, opts) }
 }
 
 // DataPlane returns the running data plane, or nil.
@@ -160,7 +159,9 @@ func (m *Module) Close() error {
 	return nil
 }
 
-// dataPlane returns the plane for a write, starting it on first use; nil without one.
+// dataPlane returns the plane, starting it on the first request (the store is open by
+// then); nil without one. Every handler calls it, so a restarted fakecloud re-establishes
+// its devices on the first CBS call even if nobody called Start.
 func (m *Module) dataPlane() (*dataplane.Plane, error) {
 	if m.opts.DataPlane == nil {
 		return nil, nil

@@ -89,6 +89,9 @@ func (m *Module) describeSnapshots(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := m.dataPlane(); err != nil {
+		klog.ErrorS(err, "Start the CBS data plane")
+	}
 	out := &cbs.DescribeSnapshotsResponse{SnapshotSet: []cbs.Snapshot{}}
 	err = m.w.Store.View(func(tx *store.Tx) error {
 		var match []cbs.Snapshot
