@@ -183,3 +183,28 @@ func TestTerminatedInstanceReleasesDisks(t *testing.T) {
 	assert.True(t, cloudapi.IsNotFound(err), "DeleteWithInstance disks go with the instance: %v", err)
 	require.NoError(t, e.attach(ins2, keep))
 }
+
+func TestConcurrentAttachHasOneWinner(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	for range 10 {
+		id := e.disk(zone1, 10, false)
+		errs := make(chan error, 2)
+		for _, ins := range []string{ins1, ins2} {
+			go func() { errs <- e.attach(ins, id) }()
+		}
+		var ok, refused int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case cloudapi.ErrorCode(err) == cbsapi.CodeDiskAttachedElsewhere:
+				refused++
+			default:
+				t.Fatalf("unexpected error: %v", err)
+			}
+		}
+		assert.Equal(t, 1, ok, "exactly one attach wins")
+		assert.Equal(t, 1, refused)
+		assert.Len(t, e.get(id).InstanceIdList, 1)
+	}
+}
