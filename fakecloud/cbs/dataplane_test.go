@@ -16,6 +16,7 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane"
+	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane/dataplanetest"
 )
 
 const gib = int64(1) << 30
@@ -29,7 +30,7 @@ type planeEnv struct {
 
 func newPlaneEnv(t *testing.T, dataDir, devBase string, clk *clock) *planeEnv {
 	t.Helper()
-	dataplane.RequireLoopDevices(t)
+	dataplanetest.RequireLoopDevices(t)
 	seed := exampleSeed(t)
 	seed.Instances[0].Local = true
 	e := newEnvWith(t, envOpts{seed: seed, dataDir: dataDir, clock: clk, delays: &api.Delays{DiskAttach: time.Second},
@@ -50,13 +51,9 @@ func (p *planeEnv) link(instanceID, diskID string) string {
 }
 
 func TestDataPlaneThroughTheAPI(t *testing.T) {
-	dataplane.RequireLoopDevices(t)
+	dataplanetest.RequireLoopDevices(t)
 	dataDir, devBase := t.TempDir(), t.TempDir()
-	t.Cleanup(func() {
-		if err := dataplane.DetachUnder(dataDir); err != nil {
-			t.Errorf("cleanup loop devices: %v", err)
-		}
-	})
+	dataplanetest.CleanupLoops(t, dataDir)
 	clk := newClock()
 	e := newPlaneEnv(t, dataDir, devBase, clk)
 
@@ -140,9 +137,9 @@ func TestDataPlaneThroughTheAPI(t *testing.T) {
 }
 
 func TestDataPlaneComesBackAfterHostReboot(t *testing.T) {
-	dataplane.RequireLoopDevices(t)
+	dataplanetest.RequireLoopDevices(t)
 	dataDir, devBase := t.TempDir(), t.TempDir()
-	t.Cleanup(func() { _ = dataplane.DetachUnder(dataDir) })
+	dataplanetest.CleanupLoops(t, dataDir)
 	clk := newClock()
 	e := newPlaneEnv(t, dataDir, devBase, clk)
 	id := e.disk(zone1, 10, false)
@@ -168,9 +165,9 @@ func TestDataPlaneComesBackAfterHostReboot(t *testing.T) {
 }
 
 func TestDataPlaneShareableSecondAttachIsReadOnly(t *testing.T) {
-	dataplane.RequireLoopDevices(t)
+	dataplanetest.RequireLoopDevices(t)
 	dataDir, devBase := t.TempDir(), t.TempDir()
-	t.Cleanup(func() { _ = dataplane.DetachUnder(dataDir) })
+	dataplanetest.CleanupLoops(t, dataDir)
 	e := newPlaneEnv(t, dataDir, devBase, newClock())
 	id := e.disk(zone1, 10, true)
 	require.NoError(t, e.attachNow(ins1, id))

@@ -17,7 +17,7 @@ const mib = int64(1) << 20
 // device bound to an image under the data dir is gone when the test ends, pass or fail.
 func newTestPlane(t *testing.T) (p *Plane, dataDir, devRoot string) {
 	t.Helper()
-	RequireLoopDevices(t)
+	requireLoopDevices(t)
 	dataDir, devRoot = t.TempDir(), t.TempDir()
 	t.Cleanup(func() {
 		if err := DetachUnder(dataDir); err != nil {
@@ -27,6 +27,18 @@ func newTestPlane(t *testing.T) (p *Plane, dataDir, devRoot string) {
 	p, err := New(Options{DataDir: dataDir, DevRoot: devRoot})
 	require.NoError(t, err)
 	return p, dataDir, devRoot
+}
+
+// requireLoopDevices is dataplanetest.RequireLoopDevices, which this package's own tests
+// cannot import.
+func requireLoopDevices(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("SKIPPING data-plane test: needs root to create loop devices (euid %d)", os.Geteuid())
+	}
+	if err := Available(); err != nil {
+		t.Skipf("SKIPPING data-plane test: loop devices unavailable: %v", err)
+	}
 }
 
 func writeAt(t *testing.T, path string, off int64, data []byte) {
@@ -130,7 +142,7 @@ func assertRefusesWrites(t *testing.T, path string) {
 }
 
 func TestPerInstanceDevRoots(t *testing.T) {
-	RequireLoopDevices(t)
+	requireLoopDevices(t)
 	dataDir, base := t.TempDir(), t.TempDir()
 	t.Cleanup(func() { _ = DetachUnder(dataDir) })
 	p, err := New(Options{DataDir: dataDir, DevRoot: filepath.Join(base, InstancePlaceholder, "dev")})

@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// DetachUnder detaches every loop device whose backing file lies under dir. Tests register
-// it with t.Cleanup so that no loop device outlives them, whatever the code under test did.
+// DetachUnder detaches every loop device whose backing file lies under dir, whether or
+// not a Plane knows about it: the cleanup for tests (see dataplanetest) and for a data
+// directory that is being thrown away.
 func DetachUnder(dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
