@@ -35,18 +35,18 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	if skipReason = nstest.Usable(); skipReason == "" {
 		nstest.Sweep()
-		dir, err := os.MkdirTemp("", "stratus-cni-test-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if _, err := nstest.BuildPlugin(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		binDir = dir
 	}
+	dir, err := os.MkdirTemp("", "stratus-cni-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if _, err := nstest.BuildPlugin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	binDir = dir
 	return m.Run()
 }
 
