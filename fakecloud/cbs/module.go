@@ -7,14 +7,16 @@
 //
 // With the data plane on (Options.DataPlane, see package dataplane) every disk really
 // holds bytes: an image file per disk and snapshot, and a loop device plus
-// /dev/disk/by-id/virtio-<disk-id> symlink for each disk attached to an instance that is
-// this machine (the instance's Local flag, or its private address is on a local
+// <dev-root>/disk/by-id/virtio-<disk-id> symlink for each disk attached to an instance
+// that is this machine (the instance's Local flag, or its private address is on a local
 // interface). Devices appear when AttachDisks is accepted and disappear when DetachDisks
 // is. There is no read-only attach mode in this API version, so a shareable disk's first
 // attachment is read-write and every attachment made while another instance holds the
 // disk is read-only (a read-only loop device): never a silent second writer.
 //
-// The package reads CVM's instance table and never writes it.
+// A terminated instance releases its disks (they read UNATTACHED; DeleteWithInstance ones
+// are gone); their devices go at the next CBS write or Start. The package reads CVM's
+// instance table and never writes it.
 package cbs
 
 import (
@@ -60,7 +62,8 @@ type Module struct {
 func New(w *api.World) api.Module { return NewWithOptions(w, Options{}) }
 
 // NewWithOptions registers the CBS tables in w's store. The data plane, if configured,
-// starts with Start (or the first write), once the store is open.
+// starts with Start or with the first CBS request, whichever comes first (the store is
+// not open yet when modules are built).
 func NewWithOptions(w *api.World, opts Options) *Module {
 	if opts.DataPlane != nil && opts.DataPlane.DataDir == "" {
 		dp := *opts.DataPlane
