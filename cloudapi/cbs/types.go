@@ -1,6 +1,10 @@
 package cbs
 
-import "github.com/stratus-cloud/stratus/cloudapi"
+import (
+	"slices"
+
+	"github.com/stratus-cloud/stratus/cloudapi"
+)
 
 // Disk states (Disk.DiskState).
 const (
@@ -76,8 +80,8 @@ type Disk struct {
 	SnapshotAbility    bool           `json:"SnapshotAbility"`
 	Placement          Placement      `json:"Placement"`
 	Attached           bool           `json:"Attached"`
-	InstanceId         string         `json:"InstanceId"`
-	InstanceIdList     []string       `json:"InstanceIdList"`
+	InstanceId         string         `json:"InstanceId"`     // the (first) instance
+	InstanceIdList     []string       `json:"InstanceIdList"` // shareable disks only
 	Shareable          bool           `json:"Shareable"`
 	Encrypt            bool           `json:"Encrypt"`
 	DeleteWithInstance bool           `json:"DeleteWithInstance"`
@@ -86,6 +90,23 @@ type Disk struct {
 	SnapshotCount      int64          `json:"SnapshotCount"`
 	SnapshotSize       int64          `json:"SnapshotSize"` // MiB
 	Tags               []cloudapi.Tag `json:"Tags"`
+}
+
+// AttachedInstances returns the instances the disk is attached (or attaching) to: the
+// API reports a shareable disk's in InstanceIdList and any other disk's in InstanceId.
+func (d *Disk) AttachedInstances() []string {
+	if len(d.InstanceIdList) > 0 {
+		return d.InstanceIdList
+	}
+	if d.InstanceId != "" {
+		return []string{d.InstanceId}
+	}
+	return nil
+}
+
+// AttachedTo reports whether the disk is attached (or attaching) to instanceID.
+func (d *Disk) AttachedTo(instanceID string) bool {
+	return slices.Contains(d.AttachedInstances(), instanceID)
 }
 
 // Snapshot is a point-in-time copy of a disk.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 )
@@ -37,7 +36,7 @@ func (c *Client) WaitDiskState(ctx context.Context, diskID, state string, opts .
 // instances, which is what a shareable disk's second attachment needs.
 func (c *Client) WaitDiskAttached(ctx context.Context, diskID, instanceID string, opts ...cloudapi.WaitOptions) (*Disk, error) {
 	return c.WaitDisk(ctx, diskID, "ATTACHED to "+instanceID, func(d *Disk) bool {
-		return d.DiskState == DiskStateAttached && slices.Contains(d.InstanceIdList, instanceID)
+		return d.DiskState == DiskStateAttached && d.AttachedTo(instanceID)
 	}, opts...)
 }
 
@@ -46,7 +45,7 @@ func (c *Client) WaitDiskAttached(ctx context.Context, diskID, instanceID string
 func (c *Client) WaitDiskDetached(ctx context.Context, diskID, instanceID string, opts ...cloudapi.WaitOptions) (*Disk, error) {
 	return c.WaitDisk(ctx, diskID, "detached from "+instanceID, func(d *Disk) bool {
 		settled := d.DiskState == DiskStateUnattached || d.DiskState == DiskStateAttached
-		return settled && !slices.Contains(d.InstanceIdList, instanceID)
+		return settled && !d.AttachedTo(instanceID)
 	}, opts...)
 }
 

@@ -22,7 +22,9 @@ func TestAttachDetachStateMachine(t *testing.T) {
 	require.NoError(t, e.attach(ins1, id))
 	d := e.get(id)
 	assert.Equal(t, cbsapi.DiskStateAttaching, d.DiskState)
-	assert.Equal(t, []string{ins1}, d.InstanceIdList)
+	assert.Equal(t, ins1, d.InstanceId)
+	assert.Empty(t, d.InstanceIdList, "the API lists instances there for shareable disks only")
+	assert.Equal(t, []string{ins1}, d.AttachedInstances())
 	requireCode(t, e.detach("", id), cbsapi.CodeDiskBusy)
 	clk.Advance(9 * time.Second)
 	assert.Equal(t, cbsapi.DiskStateAttaching, e.get(id).DiskState)
@@ -69,7 +71,7 @@ func TestAttachErrors(t *testing.T) {
 	// One bad disk fails the whole batch: the good one stays unattached.
 	requireCode(t, e.attach(ins1, free, taken), cbsapi.CodeDiskAttachedElsewhere)
 	assert.Equal(t, cbsapi.DiskStateUnattached, e.get(free).DiskState)
-	assert.Equal(t, []string{ins2}, e.get(taken).InstanceIdList)
+	assert.Equal(t, []string{ins2}, e.get(taken).AttachedInstances())
 
 	// The per-instance limit (3 here): ins1 takes three, the fourth is refused, in one
 	// call or one at a time.
@@ -205,6 +207,6 @@ func TestConcurrentAttachHasOneWinner(t *testing.T) {
 		}
 		assert.Equal(t, 1, ok, "exactly one attach wins")
 		assert.Equal(t, 1, refused)
-		assert.Len(t, e.get(id).InstanceIdList, 1)
+		assert.Len(t, e.get(id).AttachedInstances(), 1)
 	}
 }

@@ -257,8 +257,12 @@ func (m *Module) diskView(tx *store.Tx, d *Disk, now time.Time) cbs.Disk {
 	if v.Tags == nil {
 		v.Tags = []cloudapi.Tag{}
 	}
-	for _, a := range d.Attachments {
-		v.InstanceIdList = append(v.InstanceIdList, a.InstanceId)
+	// As on the real API, InstanceIdList lists a shareable disk's instances and is empty
+	// for any other disk, whose one instance is InstanceId.
+	if d.Shareable {
+		for _, a := range d.Attachments {
+			v.InstanceIdList = append(v.InstanceIdList, a.InstanceId)
+		}
 	}
 	if len(d.Attachments) > 0 {
 		v.Attached = true

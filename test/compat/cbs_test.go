@@ -118,7 +118,7 @@ func TestSDKAttachDetachResizeTerminate(t *testing.T) {
 	d := cbsDisk(t, c, id)
 	assert.Equal(t, "ATTACHED", *d.DiskState)
 	assert.Equal(t, "ins-node0001", *d.InstanceId)
-	assert.Equal(t, []*string{common.StringPtr("ins-node0001")}, d.InstanceIdList)
+	assert.Empty(t, d.InstanceIdList, "a non-shareable disk's instance is InstanceId")
 
 	att.DiskIds = ptrs(far)
 	_, err = c.AttachDisks(att)
