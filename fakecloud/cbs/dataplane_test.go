@@ -222,3 +222,23 @@ func readDev(t *testing.T, path string, off int64, n int) []byte {
 	require.NoError(t, err)
 	return bytes.Clone(buf)
 }
+
+func TestDataPlaneHugeDisk(t *testing.T) {
+	dataplanetest.RequireLoopDevices(t)
+	dataDir := t.TempDir()
+	dataplanetest.CleanupLoops(t, dataDir)
+	e := newPlaneEnv(t, dataDir, t.TempDir(), newClock())
+	// The API allows 32000 GiB; whether an image that large fits depends on the data
+	// dir's filesystem (ext4 stops at 16 TiB, xfs does not).
+	_, err := e.cbs.CreateDisks(e.ctx, &cbsapi.CreateDisksRequest{DiskType: cbsapi.DiskTypeHSSD,
+		Placement: &cbsapi.Placement{Zone: zone1}, DiskSize: cloudapi.Int64(32000)})
+	if err != nil {
+		requireCode(t, err, "ResourceInsufficient")
+		assert.Empty(t, e.allDisks(), "a disk without an image is not created")
+		return
+	}
+	d := e.allDisks()[0]
+	st, err := os.Stat(filepath.Join(dataDir, "cbs", d.DiskId+".img"))
+	require.NoError(t, err)
+	assert.Equal(t, 32000*gib, st.Size())
+}

@@ -158,7 +158,7 @@ func (m *Module) createDisks(r *api.Request) (any, error) {
 					for _, id := range created {
 						_ = p.DeleteDisk(id)
 					}
-					return api.Errorf("InternalError.ResourceOpFailed", "create disk image: %v", err)
+					return planeError("create disk image", err)
 				}
 			}
 			created = append(created, d.DiskId)
@@ -342,7 +342,7 @@ func (m *Module) resizeDisk(r *api.Request) (any, error) {
 		}
 		if p != nil {
 			if err := p.ResizeDisk(nd.DiskId, *in.DiskSize*gib); err != nil {
-				return api.Errorf("InternalError.ResourceOpFailed", "resize disk image: %v", err)
+				return planeError("resize disk image", err)
 			}
 		}
 		return nil

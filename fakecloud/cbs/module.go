@@ -20,11 +20,13 @@
 package cbs
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -276,9 +278,20 @@ func (m *Module) syncPlane(tx *store.Tx, now time.Time, p *dataplane.Plane, befo
 		if rerr := p.Reconcile(before); rerr != nil {
 			klog.ErrorS(rerr, "Restore disk devices after a failed change")
 		}
-		return api.Errorf("InternalError.ResourceOpFailed", "the block devices could not be changed: %v", err)
+		return planeError("change the block devices", err)
 	}
 	return nil
+}
+
+// planeError turns a data-plane failure into the API's answer: the host running out of
+// room (or an image larger than its filesystem allows: ext4 stops at 16 TiB) is
+// ResourceInsufficient, which a client does not retry; anything else is an internal
+// error of the operation.
+func planeError(what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return api.Errorf("ResourceInsufficient", "%s: the storage backend is out of room: %v", what, err)
+	}
+	return api.Errorf("InternalError.ResourceOpFailed", "%s: %v", what, err)
 }
 
 // update runs fn in a write transaction with the data plane (nil without one) and the

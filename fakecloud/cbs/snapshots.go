@@ -58,7 +58,7 @@ func (m *Module) createSnapshot(r *api.Request) (any, error) {
 		}
 		if p != nil {
 			if err := p.Snapshot(d.DiskId, s.SnapshotId); err != nil {
-				return api.Errorf("InternalError.ResourceOpFailed", "copy disk bytes: %v", err)
+				return planeError("copy disk bytes", err)
 			}
 		}
 		out.SnapshotId = s.SnapshotId
