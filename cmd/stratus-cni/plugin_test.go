@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/stretchr/testify/assert"
@@ -171,8 +169,6 @@ func TestDelRemovesVethAndAllocationAndIsIdempotent(t *testing.T) {
 	require.NoError(t, node.RT.Del(ctx(t), a.RC))
 	assert.Len(t, node.veths(t), 1)
 	assert.Equal(t, []string{podIP(t, resB).String()}, node.allocations(t))
-	_, err := netlink.LinkByName("eth0")
-	_ = err
 	require.NoError(t, a.Do(func(ns.NetNS) error {
 		_, err := netlink.LinkByName("eth0")
 		assert.Error(t, err, "pod interface must be gone")
@@ -290,7 +286,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("missing environment is code 4", func(t *testing.T) {
 		t.Parallel()
-		cmd := exec.Command(binDir+"/stratus-bridge")
+		cmd := exec.Command(binDir + "/stratus-bridge")
 		cmd.Env = []string{"CNI_COMMAND=ADD", "CNI_PATH=" + binDir}
 		cmd.Stdin = strings.NewReader(`{"cniVersion":"1.1.0","name":"x","type":"stratus-bridge","subnet":"10.1.0.0/24"}`)
 		out, err := cmd.Output()
@@ -465,6 +461,3 @@ func TestGCKeepsValidAndFreesTheRest(t *testing.T) {
 	require.NoError(t, node.RT.Check(ctx(t), ps[2].RC))
 	require.Error(t, node.RT.Check(ctx(t), ps[1].RC))
 }
-
-var _ = fmt.Sprintf
-var _ libcni.RuntimeConf

@@ -93,4 +93,3 @@ func TestTwoNodesOneVPCPodToPodWithoutNAT(t *testing.T) {
 	assert.Empty(t, nodeA.natRules(t))
 	assert.Empty(t, nodeA.allocations(t))
 }
-
