@@ -405,8 +405,13 @@ func (p *Plane) removeStaleLinks() error {
 			}
 			target, err := os.Readlink(l)
 			// Only our kind of link: one that points at a loop device. A real udev
-			// link to a real virtio disk is never touched.
+			// link to a real virtio disk is never touched, nor a link to a loop
+			// device that another data directory's plane has bound (two fakeclouds
+			// sharing /dev).
 			if err != nil || !strings.HasPrefix(target, "/dev/loop") {
+				continue
+			}
+			if d, err := readLoop(filepath.Base(target)); err != nil || (d != nil && filepath.Dir(d.Backing) != p.dir) {
 				continue
 			}
 			klog.InfoS("Removing stale disk symlink", "link", l, "target", target)

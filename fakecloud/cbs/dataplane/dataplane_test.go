@@ -232,6 +232,14 @@ func TestRestartKeepsBindingsAndCleansUp(t *testing.T) {
 	require.NoError(t, os.Symlink("/dev/loop4242", stale))
 	foreign := filepath.Join(byID, "virtio-disk-realhw")
 	require.NoError(t, os.Symlink("../../vda", foreign))
+	// A link of another fakecloud sharing the dev root, to a device bound to its image.
+	otherDir := t.TempDir()
+	t.Cleanup(func() { _ = DetachUnder(otherDir) })
+	require.NoError(t, createSparse(filepath.Join(otherDir, "disk-other.img"), mib))
+	otherLoop, err := attachLoop(filepath.Join(otherDir, "disk-other.img"), false)
+	require.NoError(t, err)
+	others := filepath.Join(byID, "virtio-disk-other")
+	require.NoError(t, os.Symlink(otherLoop, others))
 
 	p2, err := New(Options{DataDir: dataDir, DevRoot: devRoot})
 	require.NoError(t, err)
@@ -246,6 +254,11 @@ func TestRestartKeepsBindingsAndCleansUp(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "stale link removed")
 	_, err = os.Lstat(foreign)
 	assert.NoError(t, err, "a link that is not ours stays")
+	_, err = os.Lstat(others)
+	assert.NoError(t, err, "another plane's link stays")
+	d, err = readLoop(filepath.Base(otherLoop))
+	require.NoError(t, err)
+	assert.NotNil(t, d, "another plane's loop device stays bound")
 	_, err = os.Stat(p.ImagePath("disk-gone"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "image of a deleted disk removed")
 
