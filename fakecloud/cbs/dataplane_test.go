@@ -242,3 +242,12 @@ func TestDataPlaneHugeDisk(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 32000*gib, st.Size())
 }
+
+func TestDataPlaneNeedsADataDir(t *testing.T) {
+	e := newEnv(t, envOpts{noStart: true, dataPlane: &dataplane.Options{DevRoot: t.TempDir()}})
+	require.Error(t, e.mod.Start(), "an in-memory cloud has nowhere to keep disk images")
+	_, err := e.cbs.CreateDisks(e.ctx, &cbsapi.CreateDisksRequest{DiskType: cbsapi.DiskTypePremium,
+		Placement: &cbsapi.Placement{Zone: zone1}, DiskSize: cloudapi.Int64(10)})
+	requireCode(t, err, "InternalError.ComponentError")
+	assert.Empty(t, e.allDisks())
+}
