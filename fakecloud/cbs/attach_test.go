@@ -22,6 +22,7 @@ func TestAttachDetachStateMachine(t *testing.T) {
 	require.NoError(t, e.attach(ins1, id))
 	d := e.get(id)
 	assert.Equal(t, cbsapi.DiskStateAttaching, d.DiskState)
+	assert.False(t, d.Attached, "not attached before ATTACHING is over")
 	assert.Equal(t, ins1, d.InstanceId)
 	assert.Empty(t, d.InstanceIdList, "the API lists instances there for shareable disks only")
 	assert.Equal(t, []string{ins1}, d.AttachedInstances())

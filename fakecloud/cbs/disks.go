@@ -265,9 +265,15 @@ func (m *Module) diskView(tx *store.Tx, d *Disk, now time.Time) cbs.Disk {
 		}
 	}
 	if len(d.Attachments) > 0 {
-		v.Attached = true
 		v.InstanceId = d.Attachments[0].InstanceId
 	}
+	// Attached counts finished attachments only: the one an ATTACHING operation adds is
+	// always the last.
+	done := len(d.Attachments)
+	if d.opRunning(now) && d.Op == cbs.DiskStateAttaching {
+		done--
+	}
+	v.Attached = done > 0
 	for _, s := range m.snapshots.List(tx) {
 		if s.DiskId == d.DiskId && snapshotExists(s, now) {
 			v.SnapshotCount++
