@@ -146,15 +146,17 @@ func (tx *Tx) Lookup(owner Attachment) ([]net.IP, error) {
 // broadcast address). An owner that already holds an address in subnet gets it
 // back, so a runtime retrying an ADD after a crash does not leak one. Addresses are
 // handed out round robin from the last one, so a freed IP is not reused at once.
-func (tx *Tx) Allocate(owner Attachment, subnet *net.IPNet) (net.IP, error) {
+// fresh reports whether the address was newly allocated, so a failed ADD only
+// gives back what it took.
+func (tx *Tx) Allocate(owner Attachment, subnet *net.IPNet) (ip net.IP, fresh bool, err error) {
 	l, err := tx.List()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	used := make(map[string]bool, len(l))
 	for _, a := range l {
 		if !a.Unreadable && a.Owner == owner && subnet.Contains(a.IP) {
-			return a.IP, nil
+			return a.IP, false, nil
 		}
 		used[a.IP.String()] = true
 	}
@@ -175,13 +177,13 @@ func (tx *Tx) Allocate(owner Attachment, subnet *net.IPNet) (net.IP, error) {
 			continue // a file List could not see: an allocation is never overwritten
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		tx.s.writeNext(nthIP(subnet, first+(off-first+1)%(last-first+1)))
 		tx.loaded = false
-		return ip, nil
+		return ip, true, nil
 	}
-	return nil, fmt.Errorf("ipam: subnet %s is exhausted: all %d pod addresses are allocated", subnet, last-first+1)
+	return nil, false, fmt.Errorf("ipam: subnet %s is exhausted: all %d pod addresses are allocated", subnet, last-first+1)
 }
 
 // Release frees every address owner holds. Releasing nothing is not an error, so

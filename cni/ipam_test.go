@@ -22,7 +22,7 @@ func subnet(t *testing.T, s string) *net.IPNet {
 func alloc(t *testing.T, s *Store, owner Attachment, sn *net.IPNet) (net.IP, error) {
 	var ip net.IP
 	err := s.Locked(func(tx *Tx) (err error) {
-		ip, err = tx.Allocate(owner, sn)
+		ip, _, err = tx.Allocate(owner, sn)
 		return err
 	})
 	return ip, err

@@ -86,8 +86,9 @@ func CmdAdd(args *skel.CmdArgs) error {
 	}
 
 	var ip net.IP
+	var fresh bool
 	err = store.Locked(func(tx *Tx) error {
-		ip, err = tx.Allocate(owner, conf.subnet)
+		ip, fresh, err = tx.Allocate(owner, conf.subnet)
 		if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func CmdAdd(args *skel.CmdArgs) error {
 		} else {
 			err = m.remove(false)
 		}
-		if err != nil {
+		if err != nil && fresh {
 			_, _ = tx.Release(owner)
 		}
 		return err
@@ -107,29 +108,36 @@ func CmdAdd(args *skel.CmdArgs) error {
 	}
 	crashPoint(CrashAfterAllocate)
 
-	release := func() {
-		_ = deleteHostVeth(hostVethName(conf.Name, owner))
-		_ = store.Locked(func(tx *Tx) error {
-			_, err := tx.Release(owner)
-			return err
-		})
+	// undo gives back only what this ADD created: an address the owner already
+	// held (a retry after a crash) or a veth that was already there stays.
+	var host netlink.Link
+	undo := func() {
+		if host != nil {
+			_ = netlink.LinkDel(host)
+		}
+		if fresh {
+			_ = store.Locked(func(tx *Tx) error {
+				_, err := tx.Release(owner)
+				return err
+			})
+		}
 	}
 	podMAC := podMACFor(ip)
-	host, err := createVeth(conf.Name, owner, podNS, br, mtu, podMAC)
+	host, err = createVeth(conf.Name, owner, podNS, br, mtu, podMAC)
 	if err != nil {
-		release()
+		undo()
 		return err
 	}
 	crashPoint(CrashAfterVeth)
 	if conf.HairpinMode {
 		if err := netlink.LinkSetHairpin(host, true); err != nil {
-			release()
+			undo()
 			return fmt.Errorf("hairpin on %s: %w", host.Attrs().Name, err)
 		}
 	}
 	addr := &net.IPNet{IP: ip, Mask: conf.subnet.Mask}
 	if err := podNS.Do(func(ns.NetNS) error { return configurePod(args.IfName, addr, conf.gateway) }); err != nil {
-		release()
+		undo()
 		return err
 	}
 

@@ -65,12 +65,15 @@ func createVeth(network string, a Attachment, podNS ns.NetNS, br *netlink.Bridge
 		}
 		return nil, fmt.Errorf("create veth %s for %s: %w", attrs.Name, a, err)
 	}
+	// From here on the pair is ours: a failure removes it before returning.
 	host, err := netlinksafe.LinkByName(attrs.Name)
 	if err != nil {
+		_ = deleteHostVeth(attrs.Name)
 		return nil, fmt.Errorf("look up host veth %s: %w", attrs.Name, err)
 	}
 	if err := netlink.LinkSetMaster(host, br); err != nil {
-		return host, fmt.Errorf("attach %s to bridge %s: %w", attrs.Name, br.Name, err)
+		_ = netlink.LinkDel(host)
+		return nil, fmt.Errorf("attach %s to bridge %s: %w", attrs.Name, br.Name, err)
 	}
 	_ = netlink.LinkSetAlias(host, vethAlias(network, a))
 	return host, nil

@@ -314,6 +314,22 @@ func TestBadInput(t *testing.T) {
 		addrs := podAddrs(t, p)
 		assert.Equal(t, []string{first.IPs[0].Address.String()}, addrs)
 		require.NoError(t, node.RT.Check(ctx(t), p.RC))
+
+		// The same container ID and ifname again, in another namespace: the host
+		// veth it would need exists, so it fails, and the live pod keeps its veth
+		// and its address.
+		other := newPod(t)
+		_, err = node.RT.Add(ctx(t), nstest.Pod(p.RC.ContainerID, other.Path(), "eth0"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "already exists")
+		assert.Equal(t, allocs, node.allocations(t))
+		assert.Equal(t, veths, len(node.veths(t)))
+		require.NoError(t, node.RT.Check(ctx(t), p.RC))
+		require.NoError(t, other.Do(func(ns.NetNS) error {
+			_, err := netlink.LinkByName("eth0")
+			assert.Error(t, err, "nothing may be left in the other namespace")
+			return nil
+		}))
 	})
 }
 
