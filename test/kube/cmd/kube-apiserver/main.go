@@ -1,0 +1,15 @@
+// Command kube-apiserver is the upstream Kubernetes API server, built from
+// k8s.io/kubernetes at the version pinned in test/kube/go.mod so the e2e
+// harness runs against a real control plane. It adds nothing of its own.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewAPIServerCommand()))
+}
