@@ -96,8 +96,9 @@ func Listeners(s *store.Store) *store.Table[Listener] {
 // machine. The address is assigned at creation, whether or not the data plane runs.
 func LoopbackVIP(w *api.World, lbID string) (netip.Addr, bool) {
 	var addr netip.Addr
+	lbs := LoadBalancers(w.Store) // registering takes the store's write lock: not inside View
 	_ = w.Store.View(func(tx *store.Tx) error {
-		if lb, ok := LoadBalancers(w.Store).Get(tx, lbID); ok {
+		if lb, ok := lbs.Get(tx, lbID); ok {
 			addr, _ = netip.ParseAddr(lb.LoopbackVip)
 		}
 		return nil
