@@ -110,7 +110,10 @@ func TestListenerErrors(t *testing.T) {
 		{"short session", func(r *clbapi.CreateListenerRequest) { r.SessionExpireTime = ptr(int64(10)) }, cloudapi.CodeInvalidParameterValue},
 		{"port range", func(r *clbapi.CreateListenerRequest) { r.EndPort = ptr(uint64(90)) }, cloudapi.CodeUnsupportedOperation},
 		{"target group", func(r *clbapi.CreateListenerRequest) { r.TargetType = "TARGETGROUP" }, cloudapi.CodeUnsupportedOperation},
-		{"rst on udp", func(r *clbapi.CreateListenerRequest) { r.Protocol = clbapi.ProtocolUDP; r.DeregisterTargetRst = ptr(true) }, cloudapi.CodeInvalidParameterValue},
+		{"rst on udp", func(r *clbapi.CreateListenerRequest) {
+			r.Protocol = clbapi.ProtocolUDP
+			r.DeregisterTargetRst = ptr(true)
+		}, cloudapi.CodeInvalidParameterValue},
 		{"timeout over interval", hc(clbapi.HealthCheck{TimeOut: ptr(int64(5)), IntervalTime: ptr(int64(5))}), cloudapi.CodeInvalidParameterValue},
 		{"interval too short", hc(clbapi.HealthCheck{IntervalTime: ptr(int64(1))}), cloudapi.CodeInvalidParameterValue},
 		{"threshold 11", hc(clbapi.HealthCheck{HealthNum: ptr(int64(11))}), cloudapi.CodeInvalidParameterValue},
