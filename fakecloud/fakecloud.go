@@ -145,8 +145,24 @@ func New(cfg Config) (*Cloud, error) {
 		_ = c.Close()
 		return nil, err
 	}
+	if err := c.startModules(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	c.admin = newAdmin(c)
 	return c, nil
+}
+
+// startModules lets data-plane modules catch up with the stored state.
+func (c *Cloud) startModules() error {
+	for _, m := range c.modules {
+		if s, ok := m.(api.Starter); ok {
+			if err := s.Start(); err != nil {
+				return fmt.Errorf("start %s: %w", m.API().Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // importSeedIfEmpty seeds a fresh store; a restarted fakecloud keeps its own state.
@@ -179,7 +195,10 @@ func (c *Cloud) Reset() error {
 	}
 	c.faults.clear()
 	c.calls.reset()
-	return c.importSeedIfEmpty()
+	if err := c.importSeedIfEmpty(); err != nil {
+		return err
+	}
+	return c.startModules()
 }
 
 // World exposes the shared state to in-process tests and the data plane.

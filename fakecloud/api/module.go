@@ -11,6 +11,12 @@ type Module interface {
 	Seed(tx *store.Tx, s *Seed) error
 }
 
+// Starter is implemented by modules that bring the machine in line with the stored state
+// (the data plane re-binding devices and listeners after a restart or a reset).
+type Starter interface {
+	Start() error
+}
+
 // Seed is the declarative starting world (YAML). IDs are given explicitly so that config
 // files (a CCM cloud-config, a manifest) can refer to them.
 type Seed struct {
