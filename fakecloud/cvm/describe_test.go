@@ -47,6 +47,11 @@ func TestDescribeFilters(t *testing.T) {
 		{[]cloudapi.Filter{{Name: "tag:stratus.io/cluster", Values: []string{"c1"}}}, []string{tagged}},
 		{[]cloudapi.Filter{{Name: "tag:stratus.io/cluster", Values: []string{"c2"}}}, nil},
 		{[]cloudapi.Filter{{Name: "tag-key", Values: []string{"stratus.io/cluster"}}}, []string{tagged}},
+		{[]cloudapi.Filter{{Name: "subnet-id", Values: []string{"subnet-gz3"}}}, []string{"ins-node0004"}},
+		{[]cloudapi.Filter{{Name: "instance-type", Values: []string{"S5.LARGE8"}}}, []string{"ins-node0003", "ins-node0004"}},
+		{[]cloudapi.Filter{{Name: "public-ip-address", Values: []string{"203.0.113.10"}}}, []string{"ins-node0003"}},
+		{[]cloudapi.Filter{{Name: "image-id", Values: []string{"img-abcd1234"}}}, []string{tagged}},
+		{[]cloudapi.Filter{{Name: "instance-charge-type", Values: []string{"PREPAID"}}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprint(tc.filters), func(t *testing.T) {

@@ -45,6 +45,8 @@ func TestRouteTables(t *testing.T) {
 	assert.Equal(t, []string{"pods"}, list(vpcapi.DescribeRouteTablesRequest{Filters: []cloudapi.Filter{{Name: "route-table-name", Values: []string{"pods"}}}}))
 	assert.Equal(t, []string{"pods"}, list(vpcapi.DescribeRouteTablesRequest{Filters: []cloudapi.Filter{{Name: "tag:stratus.io/cluster", Values: []string{"c1"}}}}))
 	assert.Equal(t, []string{"pods"}, list(vpcapi.DescribeRouteTablesRequest{RouteTableIds: []string{out.RouteTable.RouteTableId}}))
+	assert.Equal(t, []string{"default"}, list(vpcapi.DescribeRouteTablesRequest{Filters: []cloudapi.Filter{{Name: "route-table-id", Values: []string{"rtb-stratus1"}}}}))
+	assert.Equal(t, []string{"pods"}, list(vpcapi.DescribeRouteTablesRequest{Filters: []cloudapi.Filter{{Name: "tag-key", Values: []string{"stratus.io/cluster"}}}}))
 	assert.Equal(t, []string{"pods"}, list(vpcapi.DescribeRouteTablesRequest{Offset: vpcapi.Count(1)}))
 	_, err = e.vpc.DescribeRouteTables(ctx, &vpcapi.DescribeRouteTablesRequest{RouteTableIds: []string{"rt-1"}})
 	assert.Equal(t, "InvalidRouteTableId.Malformed", code(err))

@@ -88,6 +88,8 @@ func TestDescribeSubnets(t *testing.T) {
 		{vpcapi.DescribeSubnetsRequest{Filters: []cloudapi.Filter{{Name: "cidr-block", Values: []string{"10.0.2.0/24"}}}}, []string{"subnet-gz2"}},
 		{vpcapi.DescribeSubnetsRequest{Filters: []cloudapi.Filter{{Name: "route-table-id", Values: []string{"rtb-stratus1"}}}}, []string{"subnet-gz1", "subnet-gz2", "subnet-gz3", x}},
 		{vpcapi.DescribeSubnetsRequest{Filters: []cloudapi.Filter{{Name: "tag:tier", Values: []string{"db"}}}}, []string{x}},
+		{vpcapi.DescribeSubnetsRequest{Filters: []cloudapi.Filter{{Name: "tag-key", Values: []string{"tier"}}}}, []string{x}},
+		{vpcapi.DescribeSubnetsRequest{Filters: []cloudapi.Filter{{Name: "is-default", Values: []string{"true"}}}}, nil},
 		{vpcapi.DescribeSubnetsRequest{Filters: []cloudapi.Filter{{Name: "vpc-id", Values: []string{"vpc-other"}}}}, nil},
 		{vpcapi.DescribeSubnetsRequest{Offset: vpcapi.Count(1), Limit: vpcapi.Count(2)}, []string{"subnet-gz2", "subnet-gz3"}},
 	}
