@@ -76,3 +76,31 @@ func TestRunAndDescribe(t *testing.T) {
 	}
 	assert.Len(t, ips, 3, "distinct private IPs")
 }
+
+func TestConcurrentRunsLeaseDistinctAddresses(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	const workers, each = 8, 5
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			_, err := e.cvm.RunInstances(ctx, runReq(each))
+			errs <- err
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	out, err := e.cvm.DescribeInstances(ctx, &cvmapi.DescribeInstancesRequest{
+		Filters: []cloudapi.Filter{{Name: "subnet-id", Values: []string{"subnet-gz1"}}}, Limit: cloudapi.Int64(100),
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 2+workers*each, out.TotalCount)
+	seen := map[string]string{}
+	for _, in := range out.InstanceSet {
+		ip := in.PrivateIpAddresses[0]
+		require.Empty(t, seen[ip], "%s leased twice (%s and %s)", ip, seen[ip], in.InstanceId)
+		seen[ip] = in.InstanceId
+	}
+	assert.EqualValues(t, 256-3-2-workers*each, e.freeIPs(t, "subnet-gz1"))
+}
