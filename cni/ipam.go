@@ -67,13 +67,7 @@ func (s *Store) Locked(fn func(tx *Tx) error) error {
 		return fmt.Errorf("open ipam lock in %s: %w", s.dir, err)
 	}
 	defer f.Close()
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
+	if err := flock(f, unix.LOCK_EX); err != nil {
 		return fmt.Errorf("lock ipam state %s: %w", s.dir, err)
 	}
 	// Closing the file releases the lock, also when fn panics or the process dies.
@@ -202,16 +196,16 @@ func (tx *Tx) Release(owner Attachment) ([]net.IP, error) {
 	return ips, nil
 }
 
-// Retain frees every allocation whose owner is not in valid, and every unreadable
-// one (a crash mid-write: its owner never got the address).
-func (tx *Tx) Retain(valid map[Attachment]bool) ([]Allocation, error) {
+// Retain frees every allocation keep rejects. keep never sees an unreadable one
+// (a crash mid-write: its owner never got the address); those are always freed.
+func (tx *Tx) Retain(keep func(Attachment) bool) ([]Allocation, error) {
 	l, err := tx.List()
 	if err != nil {
 		return nil, err
 	}
 	var freed []Allocation
 	for _, a := range l {
-		if !a.Unreadable && valid[a.Owner] {
+		if !a.Unreadable && keep(a.Owner) {
 			continue
 		}
 		if err := tx.s.remove(a.IP); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -41,6 +42,26 @@ const (
 	CrashAfterAllocate = "after-allocate"
 	CrashAfterVeth     = "after-veth"
 )
+
+// HoldPointEnv and HoldFileEnv make the plugin stop at a point until a file
+// exists: tests use it to run GC while an ADD is in flight. Unset in production.
+const (
+	HoldPointEnv = "STRATUS_CNI_HOLD_AT"
+	HoldFileEnv  = "STRATUS_CNI_HOLD_UNTIL"
+)
+
+func holdPoint(name string) {
+	if os.Getenv(HoldPointEnv) != name || os.Getenv(HoldFileEnv) == "" {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(os.Getenv(HoldFileEnv)); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 func crashPoint(name string) {
 	if os.Getenv(CrashPointEnv) == name {
@@ -84,6 +105,11 @@ func CmdAdd(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	unclaim, err := claimInFlight(store.Dir(), hostVethName(conf.Name, owner))
+	if err != nil {
+		return err
+	}
+	defer unclaim()
 
 	var ip net.IP
 	var fresh bool
@@ -129,6 +155,7 @@ func CmdAdd(args *skel.CmdArgs) error {
 		return err
 	}
 	crashPoint(CrashAfterVeth)
+	holdPoint(CrashAfterVeth)
 	if conf.HairpinMode {
 		if err := netlink.LinkSetHairpin(host, true); err != nil {
 			undo()
@@ -189,6 +216,8 @@ func CmdDel(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	// A claim a crashed ADD left for this attachment goes too (a live one stays).
+	_ = inFlight(store.Dir(), hostVethName(conf.Name, owner))
 	return store.Locked(func(tx *Tx) error {
 		if _, err := tx.Release(owner); err != nil {
 			return err
@@ -324,26 +353,30 @@ func CmdGC(args *skel.CmdArgs) error {
 		valid[at] = true
 		validVeths[hostVethName(conf.Name, at)] = true
 	}
+	store, err := OpenStore(conf.DataDir, conf.Name)
+	if err != nil {
+		return err
+	}
 	veths, err := ownedVeths(conf.Name)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, l := range veths {
-		if !validVeths[l.Attrs().Name] {
-			if err := deleteHostVeth(l.Attrs().Name); err != nil {
-				errs = append(errs, err)
-			}
+		name := l.Attrs().Name
+		if validVeths[name] || inFlight(store.Dir(), name) {
+			continue
 		}
-	}
-	store, err := OpenStore(conf.DataDir, conf.Name)
-	if err != nil {
-		return err
+		if err := deleteHostVeth(name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	err = store.Locked(func(tx *Tx) error {
-		if _, err := tx.Retain(valid); err != nil {
+		keep := func(a Attachment) bool { return valid[a] || inFlight(store.Dir(), hostVethName(conf.Name, a)) }
+		if _, err := tx.Retain(keep); err != nil {
 			return err
 		}
+		sweepClaims(store.Dir())
 		n, err := tx.Count()
 		if err != nil {
 			return err

@@ -36,13 +36,6 @@ func vethAlias(network string, a Attachment) string {
 	return "stratus-bridge:" + network + ":" + a.String()
 }
 
-// podLink describes the pod side after setup.
-type podLink struct {
-	hostName string
-	hostMAC  net.HardwareAddr
-	podMAC   net.HardwareAddr
-}
-
 // createVeth creates the pair in one netlink request from the host namespace: the
 // host side named hostVethName, up, with our alias; the pod side created directly
 // in the pod namespace as ifName. If ifName already exists there the kernel refuses

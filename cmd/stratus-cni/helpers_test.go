@@ -166,6 +166,20 @@ func (n *testNode) allocations(t *testing.T) []string {
 	return ips
 }
 
+// claims lists in-flight ADD claim files in the node's IPAM dir.
+func (n *testNode) claims(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(n.DataDir, netName))
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "inflight-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // veths lists the veth links in the node namespace.
 func (n *testNode) veths(t *testing.T) []netlink.Link {
 	t.Helper()

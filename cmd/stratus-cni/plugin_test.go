@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -217,6 +220,7 @@ func TestManyPodsAddThenDelLeaveNothingBehind(t *testing.T) {
 	assert.Empty(t, node.veths(t))
 	assert.Empty(t, node.allocations(t))
 	assert.Empty(t, node.natRules(t), "no rule may outlive the last pod")
+	assert.Empty(t, node.claims(t))
 }
 
 func TestParallelAddsGetDistinctIPs(t *testing.T) {
@@ -406,12 +410,43 @@ func TestCrashMidAddIsCleanedByGC(t *testing.T) {
 			assert.Len(t, node.veths(t), 1)
 			require.NoError(t, node.RT.Check(ctx(t), survivor.RC), "GC must not touch a valid attachment")
 			assert.NotEmpty(t, node.natRules(t), "rules stay while a pod needs them")
+			assert.Empty(t, node.claims(t), "the crashed ADD's claim is swept")
 
 			// The runtime retries the ADD; it works.
 			node.add(t, victim)
 			require.NoError(t, node.RT.Check(ctx(t), victim.RC))
 		})
 	}
+}
+
+func TestGCDuringAnInFlightADDLeavesItAlone(t *testing.T) {
+	t.Parallel()
+	node := newNode(t, "10.244.21.0/24")
+	p := newPod(t)
+	release := filepath.Join(t.TempDir(), "release")
+	held := node.RT.WithEnv(cni.HoldPointEnv+"="+cni.CrashAfterVeth, cni.HoldFileEnv+"="+release)
+	done := make(chan error, 1)
+	go func() {
+		_, err := held.Add(ctx(t), p.RC)
+		done <- err
+	}()
+	// The ADD has allocated and created its veth, and waits.
+	require.Eventually(t, func() bool { return len(node.allocations(t)) == 1 && len(node.veths(t)) == 1 },
+		30*time.Second, 20*time.Millisecond)
+
+	// The runtime does not know the attachment yet: GC with an empty list.
+	require.NoError(t, node.RT.GC(ctx(t)))
+	assert.Len(t, node.allocations(t), 1, "GC must not free an in-flight ADD's address")
+	assert.Len(t, node.veths(t), 1, "GC must not delete an in-flight ADD's veth")
+
+	require.NoError(t, os.WriteFile(release, nil, 0o600))
+	require.NoError(t, <-done)
+	require.NoError(t, node.RT.Check(ctx(t), p.RC))
+	// Once the ADD is done and the runtime still does not list it, GC frees it.
+	require.NoError(t, node.RT.GC(ctx(t)))
+	assert.Empty(t, node.allocations(t))
+	assert.Empty(t, node.veths(t))
+	assert.Empty(t, node.claims(t))
 }
 
 func TestRebootIsRecoveredByGC(t *testing.T) {
