@@ -114,14 +114,16 @@ var (
 	reapT      = store.Register[reapEntry](handles, reapName)
 )
 
-// Instances registers (idempotently) and returns the instance table of s. Records of
-// terminated instances may linger until the next CVM write; filter with Exists.
+// Instances registers (idempotently) the CVM module's tables in s and returns the
+// instance table. Records of terminated instances may linger until the next CVM write;
+// filter with Exists.
 func Instances(s *store.Store) *store.Table[Instance] {
+	registerAll(s)
 	return store.Register[Instance](s, instancesName)
 }
 
 func registerAll(s *store.Store) {
-	Instances(s)
+	store.Register[Instance](s, instancesName)
 	store.Register[ipIndex](s, ipIndexName)
 	store.Register[publicIP](s, publicIPsName)
 	store.Register[tokenRecord](s, tokensName)

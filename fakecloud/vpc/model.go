@@ -96,21 +96,32 @@ var (
 	countersT   = store.Register[counter](handles, countersNm)
 )
 
-// VPCs registers (idempotently) and returns the VPC table of s.
-func VPCs(s *store.Store) *store.Table[VPC] { return store.Register[VPC](s, vpcsName) }
+// VPCs registers (idempotently) the VPC module's tables in s and returns the VPC table.
+// Registering them all lets a module use AllocateIP even in a world built without the
+// VPC module.
+func VPCs(s *store.Store) *store.Table[VPC] {
+	registerAll(s)
+	return store.Register[VPC](s, vpcsName)
+}
 
-// Subnets registers (idempotently) and returns the subnet table of s.
-func Subnets(s *store.Store) *store.Table[Subnet] { return store.Register[Subnet](s, subnetsName) }
+// Subnets registers (idempotently) the VPC module's tables in s and returns the subnet
+// table.
+func Subnets(s *store.Store) *store.Table[Subnet] {
+	registerAll(s)
+	return store.Register[Subnet](s, subnetsName)
+}
 
-// RouteTables registers (idempotently) and returns the route table table of s.
+// RouteTables registers (idempotently) the VPC module's tables in s and returns the
+// route table table.
 func RouteTables(s *store.Store) *store.Table[RouteTable] {
+	registerAll(s)
 	return store.Register[RouteTable](s, tablesName)
 }
 
 func registerAll(s *store.Store) {
-	VPCs(s)
-	Subnets(s)
-	RouteTables(s)
+	store.Register[VPC](s, vpcsName)
+	store.Register[Subnet](s, subnetsName)
+	store.Register[RouteTable](s, tablesName)
 	store.Register[lease](s, leasesName)
 	store.Register[counter](s, countersNm)
 }
