@@ -100,12 +100,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	require.NoError(t, o.clb.Validate())
 	c, err := fakecloud.New(fakecloud.Config{
 		Seed: o.seed, Delays: o.delays, DataDir: o.dataDir, Clock: now, RateLimit: -1,
-		Modules: []func(*api.World) api.Module{vpc.New, cvm.New, func(w *api.World) api.Module {
-			m, err := clb.NewWithOptions(w, o.clb)
-			require.NoError(t, err)
-			e.mod = m
-			return m
-		}},
+		Modules: moduleList(t, o.clb, &e.mod),
 	})
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)
@@ -219,4 +214,14 @@ func (e *env) now() func() time.Time {
 		return nil
 	}
 	return e.clock.Now
+}
+
+// moduleList is fakecloud's services with the CLB module built from opts, stored in *mod.
+func moduleList(t *testing.T, opts clb.Options, mod **clb.Module) []func(*api.World) api.Module {
+	return []func(*api.World) api.Module{vpc.New, cvm.New, func(w *api.World) api.Module {
+		m, err := clb.NewWithOptions(w, opts)
+		require.NoError(t, err)
+		*mod = m
+		return m
+	}}
 }

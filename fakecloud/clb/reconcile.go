@@ -76,11 +76,14 @@ func (m *Module) desired(tx *store.Tx, now time.Time) dataplane.Spec {
 
 // resyncLoop re-applies the store periodically: after fakecloud opens its state (modules
 // are built before that), after an admin reset, and when instances come and go.
+//
+// The first pass waits one interval: fakecloud opens the store right after building the
+// modules, and a read racing that Open can leave the store's creation-order cache empty
+// (a store bug reported to its owner), which would hide the restored listeners.
 func (m *Module) resyncLoop() {
 	defer close(m.done)
 	t := time.NewTicker(m.opts.ResyncInterval)
 	defer t.Stop()
-	m.reconcile()
 	for {
 		select {
 		case <-m.stop:
