@@ -131,7 +131,9 @@ func vipAddr(t *testing.T, e *env, lb string, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(a, port)
 }
 
-func mapped(n byte, third, fourth byte) netip.Addr { return netip.AddrFrom4([4]byte{127, n, third, fourth}) }
+func mapped(n byte, third, fourth byte) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, n, third, fourth})
+}
 
 func register(t *testing.T, e *env, lb, l string, targets ...clbapi.Target) {
 	t.Helper()
