@@ -25,50 +25,74 @@ func op(action string) cloudapi.Operation {
 	return cloudapi.Operation{Service: Service, Version: Version, Action: action}
 }
 
-func invoke[Out any](ctx context.Context, c *Client, action string, in any) (*Out, error) {
-	out := new(Out)
-	if err := c.c.Invoke(ctx, op(action), in, out); err != nil {
+// CreateVpc creates a VPC.
+func (c *Client) CreateVpc(ctx context.Context, in *CreateVpcRequest) (*CreateVpcResponse, error) {
+	out := new(CreateVpcResponse)
+	if err := c.c.Invoke(ctx, op("CreateVpc"), in, out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// CreateVpc creates a VPC.
-func (c *Client) CreateVpc(ctx context.Context, in *CreateVpcRequest) (*CreateVpcResponse, error) {
-	return invoke[CreateVpcResponse](ctx, c, "CreateVpc", in)
-}
-
 // DescribeVpcs lists VPCs by VpcIds or Filters.
 func (c *Client) DescribeVpcs(ctx context.Context, in *DescribeVpcsRequest) (*DescribeVpcsResponse, error) {
-	return invoke[DescribeVpcsResponse](ctx, c, "DescribeVpcs", in)
+	out := new(DescribeVpcsResponse)
+	if err := c.c.Invoke(ctx, op("DescribeVpcs"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CreateSubnet creates a subnet of a VPC in one zone.
 func (c *Client) CreateSubnet(ctx context.Context, in *CreateSubnetRequest) (*CreateSubnetResponse, error) {
-	return invoke[CreateSubnetResponse](ctx, c, "CreateSubnet", in)
+	out := new(CreateSubnetResponse)
+	if err := c.c.Invoke(ctx, op("CreateSubnet"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DescribeSubnets lists subnets by SubnetIds or Filters.
 func (c *Client) DescribeSubnets(ctx context.Context, in *DescribeSubnetsRequest) (*DescribeSubnetsResponse, error) {
-	return invoke[DescribeSubnetsResponse](ctx, c, "DescribeSubnets", in)
+	out := new(DescribeSubnetsResponse)
+	if err := c.c.Invoke(ctx, op("DescribeSubnets"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CreateRouteTable creates an (empty) route table in a VPC.
 func (c *Client) CreateRouteTable(ctx context.Context, in *CreateRouteTableRequest) (*CreateRouteTableResponse, error) {
-	return invoke[CreateRouteTableResponse](ctx, c, "CreateRouteTable", in)
+	out := new(CreateRouteTableResponse)
+	if err := c.c.Invoke(ctx, op("CreateRouteTable"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DescribeRouteTables lists route tables, with their routes, by RouteTableIds or Filters.
 func (c *Client) DescribeRouteTables(ctx context.Context, in *DescribeRouteTablesRequest) (*DescribeRouteTablesResponse, error) {
-	return invoke[DescribeRouteTablesResponse](ctx, c, "DescribeRouteTables", in)
+	out := new(DescribeRouteTablesResponse)
+	if err := c.c.Invoke(ctx, op("DescribeRouteTables"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CreateRoutes adds routes to a route table, all or none.
 func (c *Client) CreateRoutes(ctx context.Context, in *CreateRoutesRequest) (*CreateRoutesResponse, error) {
-	return invoke[CreateRoutesResponse](ctx, c, "CreateRoutes", in)
+	out := new(CreateRoutesResponse)
+	if err := c.c.Invoke(ctx, op("CreateRoutes"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteRoutes removes routes from a route table, all or none.
 func (c *Client) DeleteRoutes(ctx context.Context, in *DeleteRoutesRequest) (*DeleteRoutesResponse, error) {
-	return invoke[DeleteRoutesResponse](ctx, c, "DeleteRoutes", in)
+	out := new(DeleteRoutesResponse)
+	if err := c.c.Invoke(ctx, op("DeleteRoutes"), in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

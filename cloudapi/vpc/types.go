@@ -29,8 +29,8 @@ const (
 	RouteTypeCCN  = "CCN"
 )
 
-// The VPC service's list calls carry Offset and Limit as decimal strings (the official
-// SDK declares them *string); Count formats one.
+// Count formats n as the decimal string the VPC service's list calls carry in Offset
+// and Limit (the official SDK declares both *string).
 func Count(n int64) *string { return cloudapi.String(strconv.FormatInt(n, 10)) }
 
 // Vpc is one VPC.
