@@ -142,10 +142,7 @@ func CmdAdd(args *skel.CmdArgs) error {
 			_ = netlink.LinkDel(host)
 		}
 		if fresh {
-			_ = store.Locked(func(tx *Tx) error {
-				_, err := tx.Release(owner)
-				return err
-			})
+			_ = store.Locked(func(tx *Tx) error { return releaseAndTidy(tx, conf, store, owner) })
 		}
 	}
 	podMAC := podMACFor(ip)
@@ -218,19 +215,23 @@ func CmdDel(args *skel.CmdArgs) error {
 	}
 	// A claim a crashed ADD left for this attachment goes too (a live one stays).
 	_ = inFlight(store.Dir(), hostVethName(conf.Name, owner))
-	return store.Locked(func(tx *Tx) error {
-		if _, err := tx.Release(owner); err != nil {
-			return err
-		}
-		n, err := tx.Count()
-		if err != nil {
-			return err
-		}
-		if n == 0 || !conf.IPMasq || conf.subnet == nil {
-			return newMasq(conf, store).remove(false)
-		}
-		return nil
-	})
+	return store.Locked(func(tx *Tx) error { return releaseAndTidy(tx, conf, store, owner) })
+}
+
+// releaseAndTidy frees owner's addresses and, when no pod is left (or masquerade
+// is off), the masquerade rules: they exist only while a pod needs them.
+func releaseAndTidy(tx *Tx, conf *NetConf, store *Store, owner Attachment) error {
+	if _, err := tx.Release(owner); err != nil {
+		return err
+	}
+	n, err := tx.Count()
+	if err != nil {
+		return err
+	}
+	if n == 0 || !conf.IPMasq || conf.subnet == nil {
+		return newMasq(conf, store).remove(false)
+	}
+	return nil
 }
 
 // CmdCheck verifies that what ADD set up is still there: allocation, host veth on

@@ -45,9 +45,14 @@ const (
 	DefaultConfDir     = "/etc/cni/net.d"
 	DefaultConfName    = "10-stratus.conflist"
 	DefaultNetworkName = "stratus"
-	// CNIVersion is the spec version the conflist declares (GC and STATUS need 1.1.0).
-	CNIVersion = "1.1.0"
+	// CNIVersion is the spec version an older runtime reads from the conflist;
+	// a runtime that knows cniVersions picks the newest it speaks from CNIVersions
+	// (1.1.0 brings GC and STATUS).
+	CNIVersion = "1.0.0"
 )
+
+// CNIVersions are the versions the conflist offers.
+var CNIVersions = []string{"1.0.0", "1.1.0"}
 
 func (o *Options) setDefaults() {
 	if o.ConfDir == "" {

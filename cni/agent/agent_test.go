@@ -33,8 +33,15 @@ type fakeAPI struct {
 	nodes    map[string]map[string]any
 	rv       int
 	watchers map[chan []byte]string // channel -> watched node name
+	history  []histEvent
 	lists    int
 	watches  int
+}
+
+type histEvent struct {
+	rv   int
+	name string
+	ev   map[string]any
 }
 
 func newFakeAPI(t *testing.T, token string) (*fakeAPI, *httptest.Server) {
@@ -64,7 +71,9 @@ func (f *fakeAPI) setNode(name string, podCIDRs ...string) {
 	if !existed {
 		typ = "ADDED"
 	}
-	f.broadcast(name, map[string]any{"type": typ, "object": obj})
+	ev := map[string]any{"type": typ, "object": obj}
+	f.history = append(f.history, histEvent{rv: f.rv, name: name, ev: ev})
+	f.broadcast(name, ev)
 }
 
 // expireWatches ends every open watch with 410 Gone, as an apiserver does when
@@ -89,7 +98,7 @@ func (f *fakeAPI) broadcast(name string, ev map[string]any) {
 
 func (f *fakeAPI) send(ch chan []byte, ev map[string]any) {
 	b, err := json.Marshal(ev)
-	require.NoError(f.t, err)
+	assert.NoError(f.t, err)
 	select {
 	case ch <- b:
 	default:
@@ -131,9 +140,21 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(list)
 		return
 	}
-	ch := make(chan []byte, 16)
+	// Like the apiserver, a watch replays what happened after the version the
+	// client last saw, so nothing between its list and its watch is lost.
+	from, err := strconv.Atoi(r.URL.Query().Get("resourceVersion"))
+	if err != nil {
+		http.Error(w, "watch needs the resourceVersion of the list", http.StatusBadRequest)
+		return
+	}
+	ch := make(chan []byte, 64)
 	f.mu.Lock()
 	f.watches++
+	for _, h := range f.history {
+		if h.rv > from && h.name == name {
+			f.send(ch, h.ev)
+		}
+	}
 	f.watchers[ch] = name
 	f.mu.Unlock()
 	defer func() {
@@ -225,29 +246,33 @@ func startAgent(t *testing.T, node string, mutate func(*Options)) *harness {
 }
 
 // subnet reads the conflist the way a runtime does and returns the plugin's
-// subnet, or "" when there is no file yet.
+// subnet, or "" when there is no (valid) file yet. It runs inside Eventually's
+// goroutine, so it reports problems with assert, never require.
 func (h *harness) subnet(t *testing.T) string {
 	b, err := os.ReadFile(h.opts.ConfPath())
-	if os.IsNotExist(err) {
+	if err != nil {
+		assert.True(t, os.IsNotExist(err), "read conflist: %v", err)
 		return ""
 	}
-	require.NoError(t, err)
 	list, err := libcni.ConfListFromBytes(b)
-	require.NoError(t, err, string(b))
-	require.Len(t, list.Plugins, 1)
+	if !assert.NoError(t, err, string(b)) || !assert.Len(t, list.Plugins, 1) {
+		return ""
+	}
 	assert.Equal(t, cni.PluginType, list.Plugins[0].Network.Type)
-	assert.Equal(t, "1.1.0", list.CNIVersion)
+	assert.Equal(t, "1.1.0", list.CNIVersion, "a current runtime picks 1.1.0 from cniVersions")
 	conf, err := cni.ParseConfig(injectVersion(t, list.Plugins[0].Bytes, list.CNIVersion, list.Name))
-	require.NoError(t, err)
+	if !assert.NoError(t, err) {
+		return ""
+	}
 	return conf.Subnet
 }
 
 func injectVersion(t *testing.T, plugin []byte, version, name string) []byte {
 	var m map[string]any
-	require.NoError(t, json.Unmarshal(plugin, &m))
+	assert.NoError(t, json.Unmarshal(plugin, &m))
 	m["cniVersion"], m["name"] = version, name
 	b, err := json.Marshal(m)
-	require.NoError(t, err)
+	assert.NoError(t, err)
 	return b
 }
 
@@ -266,9 +291,11 @@ func TestAgentWritesConflistAndRewritesItWhenPodCIDRChanges(t *testing.T) {
 	b, err := os.ReadFile(h.opts.ConfPath())
 	require.NoError(t, err)
 	var raw struct {
-		Plugins []map[string]any `json:"plugins"`
+		CNIVersion string           `json:"cniVersion"`
+		Plugins    []map[string]any `json:"plugins"`
 	}
 	require.NoError(t, json.Unmarshal(b, &raw))
+	assert.Equal(t, "1.0.0", raw.CNIVersion, "an older runtime reads 1.0.0")
 	p := raw.Plugins[0]
 	assert.Equal(t, true, p["ipMasq"])
 	assert.Equal(t, true, p["hairpinMode"])

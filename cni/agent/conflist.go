@@ -34,9 +34,10 @@ type pluginConf struct {
 }
 
 type confList struct {
-	CNIVersion string       `json:"cniVersion"`
-	Name       string       `json:"name"`
-	Plugins    []pluginConf `json:"plugins"`
+	CNIVersion  string       `json:"cniVersion"`
+	CNIVersions []string     `json:"cniVersions"`
+	Name        string       `json:"name"`
+	Plugins     []pluginConf `json:"plugins"`
 }
 
 // Render builds the conflist for podCIDR, validated by the plugin's own parser so
@@ -47,7 +48,7 @@ func Render(o Options, podCIDR string) ([]byte, error) {
 		Type: cni.PluginType, Bridge: o.Bridge, Subnet: podCIDR, MTU: o.MTU,
 		HairpinMode: o.HairpinMode, IPMasq: o.IPMasq, NonMasqueradeCIDRs: o.NonMasqueradeCIDRs, DataDir: o.DataDir,
 	}
-	list := confList{CNIVersion: CNIVersion, Name: o.NetworkName, Plugins: []pluginConf{p}}
+	list := confList{CNIVersion: CNIVersion, CNIVersions: CNIVersions, Name: o.NetworkName, Plugins: []pluginConf{p}}
 	out, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("render conflist: %w", err)
@@ -57,7 +58,7 @@ func Render(o Options, podCIDR string) ([]byte, error) {
 		pluginConf
 		CNIVersion string `json:"cniVersion"`
 		Name       string `json:"name"`
-	}{p, CNIVersion, o.NetworkName})
+	}{p, CNIVersions[len(CNIVersions)-1], o.NetworkName})
 	if err != nil {
 		return nil, fmt.Errorf("render conflist: %w", err)
 	}
