@@ -130,7 +130,7 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 	out := &clb.CreateLoadBalancerResponse{}
 	err = m.w.Store.Update(func(tx *store.Tx) error {
 		if in.ClientToken != "" {
-			if tok, ok := m.tokens.Get(tx, in.ClientToken); ok {
+			if tok, ok := m.tokens.Get(tx, in.ClientToken); ok && r.Now.Sub(tok.CreatedTime) <= tokenRetention {
 				// The same request again (a retry): the same load balancers, and a task that
 				// ends when the original one does.
 				out.LoadBalancerIds = append([]string(nil), tok.LoadBalancerIds...)
@@ -204,7 +204,7 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 			out.LoadBalancerIds = append(out.LoadBalancerIds, lb.LoadBalancerId)
 		}
 		if in.ClientToken != "" {
-			return m.tokens.Put(tx, in.ClientToken, &tokenRecord{LoadBalancerIds: out.LoadBalancerIds, CreatedTime: r.Now, DoneAt: done})
+			return m.tokens.Put(tx, in.ClientToken, &tokenRecord{Token: in.ClientToken, LoadBalancerIds: out.LoadBalancerIds, CreatedTime: r.Now, DoneAt: done})
 		}
 		return nil
 	})

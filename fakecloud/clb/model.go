@@ -69,6 +69,7 @@ type task struct {
 
 // tokenRecord remembers what a CreateLoadBalancer ClientToken created.
 type tokenRecord struct {
+	Token           string
 	LoadBalancerIds []string
 	CreatedTime     time.Time
 	DoneAt          time.Time

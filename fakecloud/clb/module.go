@@ -103,11 +103,12 @@ type Module struct {
 	vpcs      *store.Table[vpc.VPC]
 	subnets   *store.Table[vpc.Subnet]
 
-	dp          *dataplane.DataPlane
-	reconcileMu sync.Mutex
-	stop        chan struct{}
-	done        chan struct{}
-	closeOnce   sync.Once
+	dp           *dataplane.DataPlane
+	reconcileMu  sync.Mutex
+	lastApplyErr string // guarded by reconcileMu
+	stop         chan struct{}
+	done         chan struct{}
+	closeOnce    sync.Once
 }
 
 // New is the module without a data plane, for fakecloud's module list.

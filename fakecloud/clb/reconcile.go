@@ -25,9 +25,18 @@ func (m *Module) reconcile() {
 		spec = m.desired(tx, m.w.Now())
 		return nil
 	})
-	if err := m.dp.Apply(spec); err != nil {
-		klog.ErrorS(err, "CLB data plane is not fully applied; retrying at the next resync")
+	// The resync retries every interval; say so once per distinct failure, not each time.
+	err := m.dp.Apply(spec)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+		if msg != m.lastApplyErr {
+			klog.ErrorS(err, "CLB data plane is not fully applied; retrying at every resync")
+		}
+	} else if m.lastApplyErr != "" {
+		klog.InfoS("CLB data plane fully applied again")
 	}
+	m.lastApplyErr = msg
 }
 
 // desired is the data plane the store describes at now.

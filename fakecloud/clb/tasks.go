@@ -8,8 +8,12 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// taskRetention is how long a finished task stays answerable by DescribeTaskStatus.
-const taskRetention = time.Hour
+// taskRetention is how long a finished task stays answerable by DescribeTaskStatus;
+// tokenRetention how long a ClientToken keeps returning the load balancers it created.
+const (
+	taskRetention  = time.Hour
+	tokenRetention = 24 * time.Hour
+)
 
 // startTask records the task of the write r and marks lbs busy until it is done
 // (w.Delays.LBTask from now; 0 = done at once). The caller Puts the load balancers.
@@ -31,6 +35,16 @@ func (m *Module) recordTask(tx *store.Tx, r *api.Request, done time.Time, lbs ..
 		if r.Now.Sub(old.DoneAt) > taskRetention {
 			if err := m.tasks.Delete(tx, old.TaskId); err != nil {
 				return err
+			}
+		}
+	}
+	// The client puts a fresh token on every create, so forget old ones.
+	if r.Action == "CreateLoadBalancer" {
+		for _, tok := range m.tokens.List(tx) {
+			if tok.Token != "" && r.Now.Sub(tok.CreatedTime) > tokenRetention {
+				if err := m.tokens.Delete(tx, tok.Token); err != nil {
+					return err
+				}
 			}
 		}
 	}

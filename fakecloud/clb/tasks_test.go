@@ -84,3 +84,14 @@ func TestWaitTaskAgainstFakecloud(t *testing.T) {
 	err = e.clb.WaitTaskWith(e.ctx, l.RequestId, cloudapi.WaitOptions{MinDelay: 5 * time.Millisecond, MaxDelay: 10 * time.Millisecond, Timeout: 30 * time.Millisecond})
 	require.ErrorIs(t, err, cloudapi.ErrWaitTimeout)
 }
+
+// Tokens expire after a day: the same token then creates a new load balancer.
+func TestClientTokenExpires(t *testing.T) {
+	clock := newClock()
+	e := newEnv(t, envOpts{clock: clock})
+	a := e.createLB(t, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, ClientToken: "old"})
+	clock.Advance(23 * time.Hour)
+	assert.Equal(t, a, e.createLB(t, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, ClientToken: "old"}))
+	clock.Advance(2 * time.Hour)
+	assert.NotEqual(t, a, e.createLB(t, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, ClientToken: "old"}))
+}
