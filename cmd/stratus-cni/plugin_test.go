@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/stratus-cloud/stratus/cni"
+	"github.com/stratus-cloud/stratus/cni/agent"
 	"github.com/stratus-cloud/stratus/cni/nstest"
 )
 
@@ -511,4 +512,35 @@ func TestGCKeepsValidAndFreesTheRest(t *testing.T) {
 	require.NoError(t, node.RT.Check(ctx(t), ps[0].RC))
 	require.NoError(t, node.RT.Check(ctx(t), ps[2].RC))
 	require.Error(t, node.RT.Check(ctx(t), ps[1].RC))
+}
+
+// The conflist the agent writes is what drives the plugin on a real node.
+func TestAgentConflistDrivesThePlugin(t *testing.T) {
+	t.Parallel()
+	requireNS(t)
+	n := nstest.New(t, "node")
+	bridge := "sbtest" + nstest.RandHex(4)
+	dataDir := t.TempDir()
+	conf, err := agent.Render(agent.Options{
+		NetworkName: netName, Bridge: bridge, DataDir: dataDir, IPMasq: true, HairpinMode: true,
+		NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
+	}, "10.244.22.0/24")
+	require.NoError(t, err)
+	rt, err := nstest.NewRuntime(n, []string{binDir}, t.TempDir(), conf)
+	require.NoError(t, err)
+	assert.Equal(t, "1.1.0", rt.List.CNIVersion)
+	node := &testNode{NS: n, RT: rt, Bridge: bridge, DataDir: dataDir}
+
+	require.NoError(t, rt.Status(ctx(t)))
+	p := newPod(t)
+	res := node.add(t, p)
+	assert.Equal(t, "10.244.22.1", res.IPs[0].Gateway.String())
+	require.NoError(t, rt.Check(ctx(t), p.RC))
+	require.NoError(t, rt.GC(ctx(t), types.GCAttachment{ContainerID: p.RC.ContainerID, IfName: "eth0"}))
+	require.NoError(t, rt.Check(ctx(t), p.RC))
+	assert.NotEmpty(t, node.natRules(t))
+	require.NoError(t, rt.Del(ctx(t), p.RC))
+	assert.Empty(t, node.allocations(t))
+	assert.Empty(t, node.veths(t))
+	assert.Empty(t, node.natRules(t))
 }
