@@ -79,26 +79,33 @@ type TagSpecification struct {
 	Tags         []cloudapi.Tag `json:"Tags,omitempty"`
 }
 
+// InstanceChargePrepaid is the term of a PREPAID instance.
+type InstanceChargePrepaid struct {
+	Period    *int64 `json:"Period,omitempty"`    // months: 1-12, 24, 36, 48, 60
+	RenewFlag string `json:"RenewFlag,omitempty"` // NOTIFY_AND_AUTO_RENEW, NOTIFY_AND_MANUAL_RENEW, DISABLE_NOTIFY_AND_MANUAL_RENEW
+}
+
 // RunInstancesRequest creates instances.
 type RunInstancesRequest struct {
-	InstanceChargeType  string               `json:"InstanceChargeType,omitempty"`
-	Placement           *Placement           `json:"Placement,omitempty"`
-	InstanceType        string               `json:"InstanceType,omitempty"`
-	ImageId             string               `json:"ImageId,omitempty"`
-	SystemDisk          *SystemDisk          `json:"SystemDisk,omitempty"`
-	DataDisks           []DataDisk           `json:"DataDisks,omitempty"`
-	VirtualPrivateCloud *VirtualPrivateCloud `json:"VirtualPrivateCloud,omitempty"`
-	InternetAccessible  *InternetAccessible  `json:"InternetAccessible,omitempty"`
-	InstanceCount       *int64               `json:"InstanceCount,omitempty"`
-	InstanceName        string               `json:"InstanceName,omitempty"`
-	LoginSettings       *LoginSettings       `json:"LoginSettings,omitempty"`
-	SecurityGroupIds    []string             `json:"SecurityGroupIds,omitempty"`
-	EnhancedService     *EnhancedService     `json:"EnhancedService,omitempty"`
-	ClientToken         string               `json:"ClientToken,omitempty"`
-	HostName            string               `json:"HostName,omitempty"`
-	TagSpecification    []TagSpecification   `json:"TagSpecification,omitempty"`
-	UserData            string               `json:"UserData,omitempty"`
-	DryRun              *bool                `json:"DryRun,omitempty"`
+	InstanceChargeType    string                 `json:"InstanceChargeType,omitempty"`
+	InstanceChargePrepaid *InstanceChargePrepaid `json:"InstanceChargePrepaid,omitempty"`
+	Placement             *Placement             `json:"Placement,omitempty"`
+	InstanceType          string                 `json:"InstanceType,omitempty"`
+	ImageId               string                 `json:"ImageId,omitempty"`
+	SystemDisk            *SystemDisk            `json:"SystemDisk,omitempty"`
+	DataDisks             []DataDisk             `json:"DataDisks,omitempty"`
+	VirtualPrivateCloud   *VirtualPrivateCloud   `json:"VirtualPrivateCloud,omitempty"`
+	InternetAccessible    *InternetAccessible    `json:"InternetAccessible,omitempty"`
+	InstanceCount         *int64                 `json:"InstanceCount,omitempty"`
+	InstanceName          string                 `json:"InstanceName,omitempty"`
+	LoginSettings         *LoginSettings         `json:"LoginSettings,omitempty"`
+	SecurityGroupIds      []string               `json:"SecurityGroupIds,omitempty"`
+	EnhancedService       *EnhancedService       `json:"EnhancedService,omitempty"`
+	ClientToken           string                 `json:"ClientToken,omitempty"`
+	HostName              string                 `json:"HostName,omitempty"`
+	TagSpecification      []TagSpecification     `json:"TagSpecification,omitempty"`
+	UserData              string                 `json:"UserData,omitempty"`
+	DryRun                *bool                  `json:"DryRun,omitempty"`
 }
 
 // ClientTokenField makes RunInstances idempotent across retries (cloudapi.Idempotent).

@@ -168,6 +168,7 @@ func TestPrepaidTerminationShutsDownFirst(t *testing.T) {
 	ctx := context.Background()
 	req := runReq(1)
 	req.InstanceChargeType = "PREPAID"
+	req.InstanceChargePrepaid = &cvmapi.InstanceChargePrepaid{Period: cloudapi.Int64(1), RenewFlag: "NOTIFY_AND_AUTO_RENEW"}
 	run, err := e.cvm.RunInstances(ctx, req)
 	require.NoError(t, err)
 	_, err = e.cvm.TerminateInstances(ctx, &cvmapi.TerminateInstancesRequest{InstanceIds: run.InstanceIdSet})

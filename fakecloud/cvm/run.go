@@ -140,6 +140,9 @@ func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
 	if l.charge == "" {
 		l.charge = "POSTPAID_BY_HOUR"
 	}
+	if err := checkPrepaid(l.charge, in.InstanceChargePrepaid); err != nil {
+		return nil, err
+	}
 	l.diskType, l.diskSize = "CLOUD_PREMIUM", 50
 	if d := in.SystemDisk; d != nil {
 		if d.DiskType != "" {
@@ -221,6 +224,28 @@ func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
 		}
 	}
 	return l, nil
+}
+
+var renewFlags = map[string]bool{"": true, "NOTIFY_AND_AUTO_RENEW": true, "NOTIFY_AND_MANUAL_RENEW": true, "DISABLE_NOTIFY_AND_MANUAL_RENEW": true}
+
+// checkPrepaid checks the term of a PREPAID launch; other charge types take none.
+func checkPrepaid(charge string, p *cvm.InstanceChargePrepaid) error {
+	if charge != "PREPAID" {
+		if p != nil {
+			return api.Errorf("InvalidParameterCombination", "parameter `InstanceChargePrepaid` is only for InstanceChargeType PREPAID, not %s", charge)
+		}
+		return nil
+	}
+	if p == nil || p.Period == nil {
+		return api.MissingParameter("InstanceChargePrepaid.Period")
+	}
+	if n := *p.Period; !(n >= 1 && n <= 12 || n == 24 || n == 36 || n == 48 || n == 60) {
+		return api.Errorf("InvalidPeriod", "parameter `InstanceChargePrepaid.Period`: %d is not a term in months (1-12, 24, 36, 48, 60)", n)
+	}
+	if !renewFlags[p.RenewFlag] {
+		return api.InvalidValue("InstanceChargePrepaid.RenewFlag", "%q is not a renew flag", p.RenewFlag)
+	}
+	return nil
 }
 
 func validTypeShape(t string) bool {

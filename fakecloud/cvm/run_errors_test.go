@@ -79,6 +79,14 @@ func TestRunInstancesErrors(t *testing.T) {
 		}, "InvalidParameterValue.DuplicateTags", "TagSpecification"},
 		{"bad charge type", func(r *cvmapi.RunInstancesRequest) { r.InstanceChargeType = "FREE" }, "InvalidParameterValue", "InstanceChargeType"},
 		{"dry run", func(r *cvmapi.RunInstancesRequest) { r.DryRun = cloudapi.Bool(true) }, "DryRunOperation", "DryRun"},
+		{"prepaid without term", func(r *cvmapi.RunInstancesRequest) { r.InstanceChargeType = "PREPAID" }, "MissingParameter", "InstanceChargePrepaid.Period"},
+		{"prepaid bad term", func(r *cvmapi.RunInstancesRequest) {
+			r.InstanceChargeType = "PREPAID"
+			r.InstanceChargePrepaid = &cvmapi.InstanceChargePrepaid{Period: cloudapi.Int64(13)}
+		}, "InvalidPeriod", "InstanceChargePrepaid.Period"},
+		{"term for postpaid", func(r *cvmapi.RunInstancesRequest) {
+			r.InstanceChargePrepaid = &cvmapi.InstanceChargePrepaid{Period: cloudapi.Int64(1)}
+		}, "InvalidParameterCombination", "InstanceChargePrepaid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,6 +60,13 @@ func TestSDKRunInstances(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, common.StringValues(resp.Response.InstanceIdSet), common.StringValues(again.Response.InstanceIdSet))
 
+	prepaid := sdkRunRequest(1)
+	prepaid.ClientToken = nil
+	prepaid.InstanceChargeType = common.StringPtr("PREPAID")
+	prepaid.InstanceChargePrepaid = &cvm.InstanceChargePrepaid{Period: common.Int64Ptr(1), RenewFlag: common.StringPtr("NOTIFY_AND_AUTO_RENEW")}
+	_, err = c.RunInstances(prepaid)
+	require.NoError(t, err)
+
 	bad := sdkRunRequest(1)
 	bad.ClientToken = nil
 	bad.InstanceType = common.StringPtr("S5.HUGE9000")
