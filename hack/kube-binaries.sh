@@ -57,6 +57,8 @@ if ! complete; then
   exec 9>"$dir/.lock"
   flock 9
   if ! complete; then
+    # Holding the lock, any .build.* left here is from a build that was killed outright.
+    rm -rf "$dir"/.build.*
     tmp=$(mktemp -d "$dir/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     major=${version#v}; major=${major%%.*}

@@ -163,10 +163,10 @@ func StartAPIServer(t testing.TB, etcd *Etcd, opts ...APIServerOption) *APIServe
 	return a
 }
 
-// WriteKubeconfig writes an admin kubeconfig for server (normally a.URL; another address
-// of the same server, for a client in a network namespace, must be covered by the serving
-// certificate, which holds the bind address, 127.0.0.1's "localhost" and the first
-// service IP).
+// WriteKubeconfig writes an admin kubeconfig for server, normally a.URL. Another address
+// of the same server must be one its self-signed certificate covers: the bind (and
+// advertise) address, or the first IP of ServiceClusterIPRange for a client that reaches
+// the server through the "kubernetes" Service.
 func (a *APIServer) WriteKubeconfig(path, server string) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: a.CAData}
