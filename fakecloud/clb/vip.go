@@ -1,7 +1,9 @@
 package clb
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
@@ -97,4 +99,33 @@ func (m *Module) mapTarget(ip string, local bool) (netip.Addr, bool) {
 func u32(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// ParsePrefixMaps parses a TargetMap flag: comma-separated FROM=TO prefix pairs, for
+// example "10.0.0.0/16=127.10.0.0/16,172.16.0.0/16=127.172.0.0/16". Empty is no map.
+func ParsePrefixMaps(s string) ([]PrefixMap, error) {
+	var out []PrefixMap
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("target map %q: want FROM=TO", part)
+		}
+		f, err := netip.ParsePrefix(strings.TrimSpace(from))
+		if err != nil {
+			return nil, fmt.Errorf("target map %q: %w", part, err)
+		}
+		t, err := netip.ParsePrefix(strings.TrimSpace(to))
+		if err != nil {
+			return nil, fmt.Errorf("target map %q: %w", part, err)
+		}
+		out = append(out, PrefixMap{From: f.Masked(), To: t.Masked()})
+	}
+	if err := (Options{TargetMap: out}).Validate(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

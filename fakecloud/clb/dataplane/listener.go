@@ -50,7 +50,6 @@ type backend struct {
 	// checker state, owned by the checker goroutine
 	checkSpec   HealthSpec
 	checkCancel context.CancelFunc
-	checkDone   chan struct{}
 }
 
 type session struct {
