@@ -32,8 +32,9 @@ func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
 	bin := etcdBinary(t)
 	dataDir := etcdDataDir(t)
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	ports := FreePorts(t, 2)
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	p := StartProcess(t, "etcd", bin,
 		"--name=e2e",
 		"--data-dir="+dataDir,
