@@ -43,7 +43,9 @@ func TestSmokeControlPlane(t *testing.T) {
 	require.NoError(t, err)
 	version, err := client.Discovery().ServerVersion()
 	require.NoError(t, err)
-	assert.Equal(t, "v1.37.2", version.GitVersion)
+	pinned, err := framework.KubeVersion()
+	require.NoError(t, err)
+	assert.Equal(t, pinned, version.GitVersion, "the apiserver is the version test/kube pins")
 
 	_, err = framework.RegisterNode(ctx, client, "node-a", "10.0.1.5")
 	require.NoError(t, err)

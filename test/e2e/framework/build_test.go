@@ -33,3 +33,10 @@ func TestRepoRootIsMainModule(t *testing.T) {
 func TestSanitizeName(t *testing.T) {
 	assert.Equal(t, "TestLB_mode_L3_VIP", sanitizeName("TestLB/mode L3:VIP"))
 }
+
+func TestKubeVersionMatchesTestKubeModule(t *testing.T) {
+	v, err := KubeVersion()
+	require.NoError(t, err)
+	assert.Regexp(t, `^v1\.\d+\.\d+$`, v)
+	assert.Equal(t, kubeletVersion, v, "NewNode's kubelet version should follow the pinned control plane")
+}

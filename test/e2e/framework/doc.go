@@ -5,7 +5,8 @@
 // --cloud-provider=external does, so cloud-controller-manager tests can assert what the
 // CCM did to them.
 //
-// The package knows nothing about Stratus' cloud: starting fakecloud, the CCM and their
-// configuration belongs to the tests that use it. It never reaches any address but
-// loopback (or one a test passes in explicitly, such as a network namespace it created).
+// The generic parts (processes, etcd, kube-apiserver, Nodes, waiting) know nothing about
+// Stratus' cloud; starters for Stratus' own binaries build on them in files of their own.
+// Nothing here reaches any address but loopback, or one a test passes in explicitly (an
+// address in a network namespace it created).
 package framework

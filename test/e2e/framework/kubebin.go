@@ -37,6 +37,27 @@ func KubeBinary(t testing.TB, name string) string {
 	return bin
 }
 
+// KubeVersion is the k8s.io/kubernetes version test/kube/go.mod pins, which is the version
+// hack/kube-binaries.sh stamps into the binaries it builds.
+func KubeVersion() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", fmt.Errorf("kube version: %w", err)
+	}
+	goMod := filepath.Join(root, "test", "kube", "go.mod")
+	data, err := os.ReadFile(goMod)
+	if err != nil {
+		return "", fmt.Errorf("kube version: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(fields) >= 2 && fields[0] == "k8s.io/kubernetes" && strings.HasPrefix(fields[1], "v") {
+			return fields[1], nil
+		}
+	}
+	return "", fmt.Errorf("kube version: no k8s.io/kubernetes requirement in %s", goMod)
+}
+
 func resolveKubeBinDir(t testing.TB) (string, error) {
 	if dir := os.Getenv(KubeBinDirEnv); dir != "" {
 		return dir, nil
