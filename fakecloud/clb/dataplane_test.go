@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	clbapi "github.com/stratus-cloud/stratus/cloudapi/clb"
+	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
@@ -111,17 +112,30 @@ func (c *tcpClient) echo(msg string) (string, error) {
 // spread opens n connections and counts which target answered each.
 func spread(t *testing.T, addr netip.AddrPort, n int) map[string]int {
 	t.Helper()
+	got, err := trySpread(t, addr, n)
+	require.NoError(t, err)
+	return got
+}
+
+// trySpread is spread for polling loops: it reports failures instead of failing the test.
+func trySpread(t *testing.T, addr netip.AddrPort, n int) (map[string]int, error) {
 	got := map[string]int{}
 	for range n {
 		c, err := dialVIP(t, addr)
-		require.NoError(t, err)
+		if err != nil {
+			return nil, err
+		}
 		reply, err := c.echo("ping")
-		require.NoError(t, err)
-		require.Equal(t, "ping", reply)
-		got[c.name]++
 		_ = c.c.Close()
+		if err != nil {
+			return nil, err
+		}
+		if reply != "ping" {
+			return nil, fmt.Errorf("echo answered %q", reply)
+		}
+		got[c.name]++
 	}
-	return got
+	return got, nil
 }
 
 func vipAddr(t *testing.T, e *env, lb string, port uint16) netip.AddrPort {
@@ -297,4 +311,35 @@ func TestDataPlaneLocalInstance(t *testing.T) {
 	register(t, e, lb, l, insTarget("ins-local001", p), insTarget("ins-node0001", p))
 	// node-1 is not reachable from this machine (no TargetMap): only the local one serves.
 	assert.Equal(t, map[string]int{"here": 3}, spread(t, vipAddr(t, e, lb, 80), 3))
+}
+
+// A stopped instance serves nothing in the cloud, so the data plane stops sending it
+// traffic (and resumes once it runs again), with or without health checks.
+func TestDataPlaneStoppedInstanceGetsNothing(t *testing.T) {
+	opts, n := dpOptions()
+	e := newEnv(t, envOpts{clb: opts})
+	p1 := backend(t, mapped(n, 1, 11), "node-1")
+	p2 := backend(t, mapped(n, 1, 12), "node-2")
+	lb := e.openLB(t, "web")
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 80, func(r *clbapi.CreateListenerRequest) {
+		r.HealthCheck = &clbapi.HealthCheck{HealthSwitch: ptr(int64(0))}
+	})
+	register(t, e, lb, l, insTarget("ins-node0001", p1), insTarget("ins-node0002", p2))
+	addr := vipAddr(t, e, lb, 80)
+	assert.Equal(t, map[string]int{"node-1": 2, "node-2": 2}, spread(t, addr, 4))
+
+	_, err := e.cvm.StopInstances(e.ctx, &cvmapi.StopInstancesRequest{InstanceIds: []string{"ins-node0002"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := trySpread(t, addr, 2)
+		return err == nil && got["node-1"] == 2
+	}, 10*time.Second, 20*time.Millisecond, "the resync notices the stopped instance")
+	assert.Equal(t, map[string]int{"node-1": 4}, spread(t, addr, 4))
+
+	_, err = e.cvm.StartInstances(e.ctx, &cvmapi.StartInstancesRequest{InstanceIds: []string{"ins-node0002"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := trySpread(t, addr, 2)
+		return err == nil && got["node-2"] > 0
+	}, 10*time.Second, 20*time.Millisecond, "a running instance gets traffic again")
 }

@@ -6,7 +6,9 @@ import (
 
 	"k8s.io/klog/v2"
 
+	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/clb/dataplane"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
@@ -66,7 +68,9 @@ func (m *Module) desired(tx *store.Tx, now time.Time) dataplane.Spec {
 			ip, local := t.EniIp, false
 			if t.InstanceId != "" {
 				in, ok := m.instances.Get(tx, t.InstanceId)
-				if !ok {
+				// Only a running machine has its ports open; a stopped or booting one
+				// would fail its checks in the cloud, so it gets no traffic here.
+				if !ok || cvm.EffectiveState(in, now) != cvmapi.StateRunning {
 					continue
 				}
 				ip, local = in.PrivateIP, in.Local
