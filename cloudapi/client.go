@@ -203,7 +203,10 @@ func (c *Client) serialize(op Operation) func(context.Context, middleware.Serial
 			req.Header.Set("X-TC-Token", c.cfg.Credentials.Token)
 		}
 		req.ContentLength = int64(len(body))
-		if in.Request, err = req.SetStream(bytes.NewReader(body)); err != nil {
+		// Hide bytes.Reader's WriteTo: smithy's body wrapper turns it into an io.EOF
+		// write error when the body is closed as the answer arrives, and net/http then
+		// drops the connection mid-read. Seek stays, so retries can rewind.
+		if in.Request, err = req.SetStream(struct{ io.ReadSeeker }{bytes.NewReader(body)}); err != nil {
 			return middleware.SerializeOutput{}, middleware.Metadata{}, fmt.Errorf("%s: set body: %w", op.Action, err)
 		}
 		ctx = middleware.WithStackValue(ctx, payloadKey{}, body)

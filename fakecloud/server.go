@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,6 +154,8 @@ func (c *Cloud) authenticate(r *http.Request, body []byte) (string, string, erro
 		Payload:     body,
 		Service:     cred.Service,
 		Timestamp:   when,
+
+		UnsignedPayload: r.Header.Get("X-TC-Content-SHA256") == tc3.UnsignedPayloadValue,
 	}
 	if !tc3.Verify(key, req, cred.Signature) {
 		return "", "", api.Errorf(cloudapi.CodeSignatureFailure, "the request signature does not match")
@@ -195,10 +198,18 @@ func writeEnvelope(w http.ResponseWriter, reqID string, out any, err error) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// withRequestID encodes out (a JSON object) with its RequestId field set to reqID.
+// withRequestID encodes out (a JSON object) with its RequestId field set to reqID. Wire
+// response types carry a `RequestId string` field, which is set in place so the answer is
+// encoded once; anything else is re-encoded with the field added.
 func withRequestID(out any, reqID string) ([]byte, error) {
 	if out == nil {
 		out = struct{}{}
+	}
+	if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Kind() == reflect.Struct {
+		if f := v.Elem().FieldByName("RequestId"); f.IsValid() && f.Kind() == reflect.String && f.CanSet() {
+			f.SetString(reqID)
+			return json.Marshal(out)
+		}
 	}
 	b, err := json.Marshal(out)
 	if err != nil {

@@ -29,7 +29,13 @@ type Request struct {
 	Payload     []byte
 	Service     string
 	Timestamp   time.Time
+	// UnsignedPayload signs the literal "UNSIGNED-PAYLOAD" instead of the body's hash
+	// (the X-TC-Content-SHA256 option of the protocol, for large uploads).
+	UnsignedPayload bool
 }
+
+// UnsignedPayloadValue is the X-TC-Content-SHA256 header value that selects UnsignedPayload.
+const UnsignedPayloadValue = "UNSIGNED-PAYLOAD"
 
 // Date is the UTC date that appears in the credential scope.
 func Date(ts time.Time) string { return ts.UTC().Format("2006-01-02") }
@@ -42,6 +48,9 @@ func Scope(ts time.Time, service string) string {
 // CanonicalRequest builds the canonical request string of step 1.
 func CanonicalRequest(r Request) string {
 	sum := sha256.Sum256(r.Payload)
+	if r.UnsignedPayload {
+		sum = sha256.Sum256([]byte(UnsignedPayloadValue))
+	}
 	method := r.Method
 	if method == "" {
 		method = "POST"

@@ -70,3 +70,13 @@ func TestParseRejectsMalformed(t *testing.T) {
 		assert.ErrorIs(t, err, ErrMalformed, "header %q", h)
 	}
 }
+
+func TestUnsignedPayloadIgnoresTheBody(t *testing.T) {
+	r, key := docExample()
+	r.UnsignedPayload = true
+	sig := Signature(key, r)
+	r.Payload = []byte(`{"something":"else"}`)
+	assert.True(t, Verify(key, r, sig), "the body is not covered")
+	r.UnsignedPayload = false
+	assert.False(t, Verify(key, r, sig))
+}
