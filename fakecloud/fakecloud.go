@@ -42,6 +42,8 @@ type Config struct {
 	Clock func() time.Time
 	// Modules replaces the built-in services (cvm, vpc, clb, cbs); nil keeps them.
 	Modules []func(w *api.World) api.Module
+	// DataPlane, when set (and Modules is nil), turns on the built-in services' data planes.
+	DataPlane *DataPlane
 }
 
 // Cloud is a running simulator: an http.Handler plus the state behind it.
@@ -124,8 +126,14 @@ func New(cfg Config) (*Cloud, error) {
 		c.creds[DefaultSecretID] = DefaultSecretKey
 	}
 	mods := modules
-	if cfg.Modules != nil {
+	switch {
+	case cfg.Modules != nil:
 		mods = cfg.Modules
+	case cfg.DataPlane != nil:
+		var err error
+		if mods, err = dataPlaneModules(cfg.DataDir, *cfg.DataPlane); err != nil {
+			return nil, err
+		}
 	}
 	for _, newModule := range mods {
 		m := newModule(w)

@@ -1,8 +1,13 @@
 package fakecloud
 
 import (
+	"errors"
+	"fmt"
+	"net/netip"
+
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs"
+	cbsdp "github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
@@ -15,4 +20,35 @@ var modules = []func(w *api.World) api.Module{
 	cvm.New,
 	clb.New,
 	cbs.New,
+}
+
+// DataPlane makes the simulated resources real on this machine: CLB listeners bind
+// loopback addresses and proxy to their targets, CBS disks are image files bound to loop
+// devices when attached to a local instance. The disk half needs root.
+type DataPlane struct {
+	// DiskDevRoot is where attached disks appear as disk/by-id/virtio-<id> (default /dev).
+	// "{instanceId}" in it gives every local instance its own device tree.
+	DiskDevRoot string
+	// LoopbackPool is where listeners bind (default 127.240.0.0/16).
+	LoopbackPool netip.Prefix
+	// TargetMap translates target private IPs onto loopback (10.0.0.0/8 -> 127.0.0.0/8
+	// sends 10.0.1.11's traffic to 127.0.1.11).
+	TargetMap []clb.PrefixMap
+}
+
+// dataPlaneModules is the module list with both data planes on.
+func dataPlaneModules(dataDir string, dp DataPlane) ([]func(*api.World) api.Module, error) {
+	if dataDir == "" {
+		return nil, errors.New("the data plane needs a data dir for disk images")
+	}
+	lbOpts := clb.Options{DataPlane: true, LoopbackPool: dp.LoopbackPool, TargetMap: dp.TargetMap}
+	if err := lbOpts.Validate(); err != nil {
+		return nil, fmt.Errorf("load balancer data plane: %w", err)
+	}
+	return []func(*api.World) api.Module{
+		vpc.New,
+		cvm.New,
+		clb.WithOptions(lbOpts),
+		cbs.WithOptions(cbs.Options{DataPlane: &cbsdp.Options{DataDir: dataDir, DevRoot: dp.DiskDevRoot}}),
+	}, nil
 }

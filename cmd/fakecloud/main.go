@@ -9,17 +9,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/fakecloud"
+	"github.com/stratus-cloud/stratus/fakecloud/clb"
 )
 
-const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE]
+const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane ...]
 
 Credentials: FAKECLOUD_SECRET_ID / FAKECLOUD_SECRET_KEY when set, else the seed's,
 else the default pair ` + fakecloud.DefaultSecretID + ` / ` + fakecloud.DefaultSecretKey + `.
@@ -48,6 +51,11 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	dataDir := fs.String("data-dir", "", "directory for the state database (required)")
 	seedPath := fs.String("seed", "", "YAML seed file imported into an empty data dir")
 	rateLimit := fs.Float64("rate-limit", fakecloud.DefaultRateLimit, "default per-action rate limit in requests per second (negative: unlimited)")
+	dataPlane := fs.Bool("dataplane", false, "make resources real on this machine: listeners proxy on loopback, attached disks of local instances become loop devices (needs root)")
+	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
+	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
+	var targetMaps prefixMaps
+	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/8=127.0.0.0/8 (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +63,13 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 		return errors.New("--data-dir is required")
 	}
 	cfg := fakecloud.Config{DataDir: *dataDir, RateLimit: *rateLimit}
+	if *dataPlane {
+		pool, err := netip.ParsePrefix(*lbPool)
+		if err != nil {
+			return fmt.Errorf("--lb-loopback-pool: %w", err)
+		}
+		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps}
+	}
 	if *seedPath != "" {
 		seed, err := fakecloud.LoadSeed(*seedPath)
 		if err != nil {
@@ -98,4 +113,32 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// prefixMaps is a repeatable FROM=TO flag.
+type prefixMaps []clb.PrefixMap
+
+func (p *prefixMaps) String() string {
+	parts := make([]string, 0, len(*p))
+	for _, m := range *p {
+		parts = append(parts, m.From.String()+"="+m.To.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *prefixMaps) Set(v string) error {
+	from, to, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("%q is not FROM=TO", v)
+	}
+	f, err := netip.ParsePrefix(from)
+	if err != nil {
+		return err
+	}
+	t, err := netip.ParsePrefix(to)
+	if err != nil {
+		return err
+	}
+	*p = append(*p, clb.PrefixMap{From: f, To: t})
+	return nil
 }
