@@ -163,17 +163,17 @@ func TestDataPlaneTCPAndUDPEcho(t *testing.T) {
 	u1 := udpBackend(t, mapped(n, 1, 11), "node-1")
 
 	lb := e.openLB(t, "web")
-	l := e.listener(t, lb, clbapi.ProtocolTCP, 80, nil)
-	u := e.listener(t, lb, clbapi.ProtocolUDP, 53, nil)
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil)
+	u := e.listener(t, lb, clbapi.ProtocolUDP, 5353, nil)
 	register(t, e, lb, l, insTarget("ins-node0001", p1), insTarget("ins-node0002", p2))
 	register(t, e, lb, u, insTarget("ins-node0001", u1))
 
 	// The cloud VIP is what the API shows; the data plane serves it on its loopback twin.
 	vip := e.describeLB(t, lb).LoadBalancerVips[0]
 	assert.False(t, netip.MustParseAddr(vip).IsLoopback())
-	assert.Equal(t, map[string]int{"node-1": 2, "node-2": 2}, spread(t, vipAddr(t, e, lb, 80), 4))
+	assert.Equal(t, map[string]int{"node-1": 2, "node-2": 2}, spread(t, vipAddr(t, e, lb, 8080), 4))
 
-	c, err := net.Dial("udp", vipAddr(t, e, lb, 53).String())
+	c, err := net.Dial("udp", vipAddr(t, e, lb, 5353).String())
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.Write([]byte("hello"))
@@ -223,14 +223,14 @@ func TestDataPlaneUnhealthyAndWeightZeroGetNothing(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	lb := e.openLB(t, "web")
-	l := e.listener(t, lb, clbapi.ProtocolTCP, 80, nil) // default checks: 5s interval = 50ms here
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil) // default checks: 5s interval = 50ms here
 	register(t, e, lb, l, insTarget("ins-node0001", p1), insTarget("ins-node0003", dead),
 		clbapi.Target{InstanceId: ptr("ins-node0002"), Port: ptr(p2), Weight: ptr(int64(0))})
 	require.Eventually(t, func() bool {
 		h, _ := e.mod.DataPlane().TargetHealth(l, netip.AddrPortFrom(mapped(n, 2, 11), uint16(dead)))
 		return h == dataplane.Unhealthy
 	}, 10*time.Second, 10*time.Millisecond)
-	assert.Equal(t, map[string]int{"node-1": 6}, spread(t, vipAddr(t, e, lb, 80), 6),
+	assert.Equal(t, map[string]int{"node-1": 6}, spread(t, vipAddr(t, e, lb, 8080), 6),
 		"neither the unhealthy target nor the weight-0 one gets traffic")
 
 	// Switching checks off makes every target eligible; a weight makes node-2 one too.
@@ -246,22 +246,22 @@ func TestDataPlaneFollowsDeletes(t *testing.T) {
 	e := newEnv(t, envOpts{clb: opts})
 	p1 := backend(t, mapped(n, 1, 11), "node-1")
 	lb := e.openLB(t, "web")
-	l80 := e.listener(t, lb, clbapi.ProtocolTCP, 80, nil)
-	l81 := e.listener(t, lb, clbapi.ProtocolTCP, 81, nil)
-	register(t, e, lb, l80, insTarget("ins-node0001", p1))
-	register(t, e, lb, l81, insTarget("ins-node0001", p1))
-	spread(t, vipAddr(t, e, lb, 80), 1)
+	l8080 := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil)
+	l8081 := e.listener(t, lb, clbapi.ProtocolTCP, 8081, nil)
+	register(t, e, lb, l8080, insTarget("ins-node0001", p1))
+	register(t, e, lb, l8081, insTarget("ins-node0001", p1))
+	spread(t, vipAddr(t, e, lb, 8080), 1)
 
-	_, err := e.clb.DeleteListener(e.ctx, &clbapi.DeleteListenerRequest{LoadBalancerId: lb, ListenerId: l80})
+	_, err := e.clb.DeleteListener(e.ctx, &clbapi.DeleteListenerRequest{LoadBalancerId: lb, ListenerId: l8080})
 	require.NoError(t, err)
-	_, err = net.DialTimeout("tcp", vipAddr(t, e, lb, 80).String(), time.Second)
+	_, err = net.DialTimeout("tcp", vipAddr(t, e, lb, 8080).String(), time.Second)
 	require.Error(t, err, "a deleted listener no longer listens")
-	spread(t, vipAddr(t, e, lb, 81), 1)
+	spread(t, vipAddr(t, e, lb, 8081), 1)
 
-	addr81 := vipAddr(t, e, lb, 81)
+	addr8081 := vipAddr(t, e, lb, 8081)
 	_, err = e.clb.DeleteLoadBalancer(e.ctx, &clbapi.DeleteLoadBalancerRequest{LoadBalancerIds: []string{lb}})
 	require.NoError(t, err)
-	_, err = net.DialTimeout("tcp", addr81.String(), time.Second)
+	_, err = net.DialTimeout("tcp", addr8081.String(), time.Second)
 	require.Error(t, err, "a deleted load balancer's listeners are gone")
 }
 
@@ -273,9 +273,9 @@ func TestDataPlaneRestart(t *testing.T) {
 	e := newEnv(t, envOpts{clb: opts, dataDir: dir})
 	p1 := backend(t, mapped(n, 1, 11), "node-1")
 	lb := e.openLB(t, "web")
-	l := e.listener(t, lb, clbapi.ProtocolTCP, 80, nil)
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil)
 	register(t, e, lb, l, insTarget("ins-node0001", p1))
-	addr := vipAddr(t, e, lb, 80)
+	addr := vipAddr(t, e, lb, 8080)
 	spread(t, addr, 1)
 
 	e.srv.Close()
@@ -307,10 +307,10 @@ func TestDataPlaneLocalInstance(t *testing.T) {
 	e := newEnv(t, envOpts{clb: opts, seed: seed})
 	p := backend(t, netip.MustParseAddr("127.0.0.1"), "here")
 	lb := e.openLB(t, "web")
-	l := e.listener(t, lb, clbapi.ProtocolTCP, 80, nil)
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil)
 	register(t, e, lb, l, insTarget("ins-local001", p), insTarget("ins-node0001", p))
 	// node-1 is not reachable from this machine (no TargetMap): only the local one serves.
-	assert.Equal(t, map[string]int{"here": 3}, spread(t, vipAddr(t, e, lb, 80), 3))
+	assert.Equal(t, map[string]int{"here": 3}, spread(t, vipAddr(t, e, lb, 8080), 3))
 }
 
 // A stopped instance serves nothing in the cloud, so the data plane stops sending it
@@ -321,11 +321,11 @@ func TestDataPlaneStoppedInstanceGetsNothing(t *testing.T) {
 	p1 := backend(t, mapped(n, 1, 11), "node-1")
 	p2 := backend(t, mapped(n, 1, 12), "node-2")
 	lb := e.openLB(t, "web")
-	l := e.listener(t, lb, clbapi.ProtocolTCP, 80, func(r *clbapi.CreateListenerRequest) {
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, func(r *clbapi.CreateListenerRequest) {
 		r.HealthCheck = &clbapi.HealthCheck{HealthSwitch: ptr(int64(0))}
 	})
 	register(t, e, lb, l, insTarget("ins-node0001", p1), insTarget("ins-node0002", p2))
-	addr := vipAddr(t, e, lb, 80)
+	addr := vipAddr(t, e, lb, 8080)
 	assert.Equal(t, map[string]int{"node-1": 2, "node-2": 2}, spread(t, addr, 4))
 
 	_, err := e.cvm.StopInstances(e.ctx, &cvmapi.StopInstancesRequest{InstanceIds: []string{"ins-node0002"}})

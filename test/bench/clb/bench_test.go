@@ -191,7 +191,7 @@ func median(v []float64) float64 {
 
 // setup starts fakecloud with the data plane, one instance (10.0.1.11, mapped onto
 // 127.77.1.11) running the backend, and an OPEN load balancer with a TCP listener on
-// port 80 whose only target is that instance. It returns the VIP's loopback address and
+// port 8080 whose only target is that instance. It returns the VIP's loopback address and
 // the backend's address.
 func setup(b *testing.B) (vipAddr, direct netip.AddrPort) {
 	b.Helper()
@@ -238,7 +238,7 @@ func setup(b *testing.B) (vipAddr, direct netip.AddrPort) {
 		b.Fatal(err)
 	}
 	lbID := lb.LoadBalancerIds[0]
-	l, err := c.CreateListener(ctx, &clbapi.CreateListenerRequest{LoadBalancerId: lbID, Protocol: clbapi.ProtocolTCP, Ports: []int64{80}})
+	l, err := c.CreateListener(ctx, &clbapi.CreateListenerRequest{LoadBalancerId: lbID, Protocol: clbapi.ProtocolTCP, Ports: []int64{8080}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func setup(b *testing.B) (vipAddr, direct netip.AddrPort) {
 	if !ok {
 		b.Fatal("no loopback VIP")
 	}
-	return netip.AddrPortFrom(vip, 80), direct
+	return netip.AddrPortFrom(vip, 8080), direct
 }
 
 func BenchmarkCLBDataPlane(b *testing.B) {
