@@ -343,3 +343,38 @@ func TestDataPlaneStoppedInstanceGetsNothing(t *testing.T) {
 		return err == nil && got["node-2"] > 0
 	}, 10*time.Second, 20*time.Millisecond, "a running instance gets traffic again")
 }
+
+// Listener settings made through the API reach the data plane: session persistence keeps
+// a client on one target, and a CUSTOM check (here: the banner must say node-1) takes the
+// other target out.
+func TestDataPlaneListenerSettings(t *testing.T) {
+	opts, n := dpOptions()
+	e := newEnv(t, envOpts{clb: opts})
+	p1 := backend(t, mapped(n, 1, 11), "node-1")
+	p2 := backend(t, mapped(n, 1, 12), "node-2")
+	lb := e.openLB(t, "web")
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, func(r *clbapi.CreateListenerRequest) {
+		r.SessionExpireTime = ptr(int64(30))
+		r.HealthCheck = &clbapi.HealthCheck{HealthSwitch: ptr(int64(0))}
+	})
+	register(t, e, lb, l, insTarget("ins-node0001", p1), insTarget("ins-node0002", p2))
+	addr := vipAddr(t, e, lb, 8080)
+	assert.Len(t, spread(t, addr, 6), 1, "one client IP sticks to one target")
+
+	_, err := e.clb.ModifyListener(e.ctx, &clbapi.ModifyListenerRequest{LoadBalancerId: lb, ListenerId: l, SessionExpireTime: ptr(int64(0))})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"node-1": 2, "node-2": 2}, spread(t, addr, 4), "without persistence, round robin")
+
+	_, err = e.clb.ModifyListener(e.ctx, &clbapi.ModifyListenerRequest{LoadBalancerId: lb, ListenerId: l, HealthCheck: &clbapi.HealthCheck{
+		HealthSwitch: ptr(int64(1)), CheckType: ptr("CUSTOM"), ContextType: ptr("HEX"),
+		SendContext: ptr("50494e470a"), RecvContext: ptr("6e6f64652d31"), // "PING\n", "node-1"
+	}})
+	require.NoError(t, err)
+	dp := e.mod.DataPlane()
+	require.Eventually(t, func() bool {
+		h1, _ := dp.TargetHealth(l, netip.AddrPortFrom(mapped(n, 1, 11), uint16(p1)))
+		h2, _ := dp.TargetHealth(l, netip.AddrPortFrom(mapped(n, 1, 12), uint16(p2)))
+		return h1 == dataplane.Healthy && h2 == dataplane.Unhealthy
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, map[string]int{"node-1": 4}, spread(t, addr, 4))
+}
