@@ -7,8 +7,15 @@
 // listen and proxy traffic to its targets. Cloud addresses are mapped onto loopback for
 // that: a load balancer's VIP onto LoopbackVip (from Options.LoopbackPool, see
 // LoopbackVIP), a target's private IP onto itself when it is a loopback address, through
-// Options.TargetMap, or onto 127.0.0.1 for an instance marked Local. The data plane never
-// binds or connects anywhere else.
+// Options.TargetMap, or onto 127.0.0.1 for an instance marked Local. Targets that map
+// nowhere, and instances that are not RUNNING, get no traffic. The data plane never binds
+// or connects anywhere else.
+//
+// Writes are asynchronous as in the cloud: each answers a RequestId that DescribeTaskStatus
+// reports running until World.Delays.LBTask has passed, and until then the load balancer
+// refuses other writes with FailedOperation.ResourceInOperation (wait with
+// cloudapi/clb.Client.WaitTask). The data plane applies a change as soon as it is
+// committed; tasks never fail here (Status 1 is never answered).
 //
 // Bad input never changes state: every write validates everything first and commits in
 // one store transaction.
