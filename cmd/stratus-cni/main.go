@@ -4,6 +4,13 @@
 //
 //	stratus-cni agent --kubeconfig FILE --node-name NODE [--cni-conf-dir DIR] ...
 //	stratus-cni install [--src FILE] [--dst /opt/cni/bin]
+//
+// The plugin is a short-lived process on every pod ADD and DEL: it skips the
+// runtime's cgroup probing for GOMAXPROCS, which costs start-up time and buys a
+// process that lives a few milliseconds nothing.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -49,6 +49,13 @@ func BenchmarkPodLifecycle(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("STRATUS_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
+	scenarios := []bool{false, true}
+	switch os.Getenv("STRATUS_BENCH_MASQ") {
+	case "off":
+		scenarios = []bool{false}
+	case "on":
+		scenarios = []bool{true}
+	}
 	nstest.Sweep()
 	binDir := b.TempDir()
 	if _, err := nstest.BuildPlugin(binDir); err != nil {
@@ -89,7 +96,7 @@ func BenchmarkPodLifecycle(b *testing.B) {
 	results := map[string]*sample{}
 	for n := 0; n < b.N; n++ {
 		for r := 0; r < rounds; r++ {
-			for _, masq := range []bool{false, true} {
+			for _, masq := range scenarios {
 				// Alternate which plugin goes first, so background load drifts evenly.
 				order := plugins
 				if r%2 == 1 {
@@ -107,7 +114,7 @@ func BenchmarkPodLifecycle(b *testing.B) {
 			}
 		}
 	}
-	report(b, results, plugins)
+	report(b, results, plugins, scenarios)
 }
 
 func scenario(masq bool) string {
@@ -154,11 +161,11 @@ func pct(d []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func report(b *testing.B, results map[string]*sample, plugins []plugin) {
+func report(b *testing.B, results map[string]*sample, plugins []plugin, scenarios []bool) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nCNI pod lifecycle, %d pods per cycle, same node namespace, through libcni\n", pods)
 	fmt.Fprintf(&sb, "%-11s %-18s %-4s %5s %10s %10s\n", "scenario", "plugin", "op", "n", "p50", "p99")
-	for _, masq := range []bool{false, true} {
+	for _, masq := range scenarios {
 		for _, p := range plugins {
 			s := results[scenario(masq)+"\t"+p.name]
 			for _, op := range []struct {
@@ -169,7 +176,7 @@ func report(b *testing.B, results map[string]*sample, plugins []plugin) {
 			}
 		}
 	}
-	for _, masq := range []bool{false, true} {
+	for _, masq := range scenarios {
 		ours, ref := results[scenario(masq)+"\t"+plugins[0].name], results[scenario(masq)+"\t"+plugins[1].name]
 		addRatio := float64(pct(ours.add, 0.5)) / float64(pct(ref.add, 0.5))
 		delRatio := float64(pct(ours.del, 0.5)) / float64(pct(ref.del, 0.5))
