@@ -7,15 +7,20 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -98,3 +103,76 @@ func nodeReady(n *corev1.Node) corev1.ConditionStatus {
 	}
 	return ""
 }
+
+// TestSmokeKubeProxyInNetns proves the harness can run the node side for real: kube-proxy,
+// built by hack/kube-binaries.sh, runs in a network namespace standing in for node-a,
+// watches the apiserver across the veth, and its iptables rules DNAT a NodePort to a
+// backend in the same namespace.
+func TestSmokeKubeProxyInNetns(t *testing.T) {
+	framework.RequireNetworkAdmin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	ns := framework.NewNetns(t)
+	etcd := framework.StartEtcd(t)
+	api := framework.StartAPIServer(t, etcd, framework.WithBindAddress(ns.HostIP))
+	_, err := framework.RegisterNode(ctx, api.Client, "node-a", ns.IP)
+	require.NoError(t, err)
+
+	echo := framework.BuildBinary(t, "./test/e2e/framework/testdata/tcpecho")
+	ns.StartProcess(t, "backend", echo, net.JoinHostPort(ns.IP, "8080"), "backend-1")
+
+	// No pods and no kube-controller-manager: a selectorless Service with a hand-made
+	// EndpointSlice, as an external controller would publish it.
+	svc, err := api.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo"},
+		Spec: corev1.ServiceSpec{
+			Type:  corev1.ServiceTypeNodePort,
+			Ports: []corev1.ServicePort{{Name: "tcp", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	nodePort := svc.Spec.Ports[0].NodePort
+	require.NotZero(t, nodePort)
+	ready := true
+	_, err = api.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "echo-manual",
+			Labels: map[string]string{
+				discoveryv1.LabelServiceName: "echo",
+				discoveryv1.LabelManagedBy:   "e2e.stratus.io",
+			},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{ns.IP},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			NodeName:   ptr("node-a"),
+		}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr("tcp"), Port: ptr(int32(8080)), Protocol: ptr(corev1.ProtocolTCP)}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	framework.StartKubeProxy(t, api, ns, "node-a")
+
+	// Nothing listens on the NodePort: only kube-proxy's DNAT can make this answer.
+	target := net.JoinHostPort(ns.IP, fmt.Sprint(nodePort))
+	framework.Eventually(t, time.Minute, "NodePort "+target+" to reach the backend through kube-proxy's DNAT", func(ctx context.Context) error {
+		conn, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", target)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("read from %s: %w", target, err)
+		}
+		if strings.TrimSpace(line) != "hello from backend-1" {
+			return fmt.Errorf("%s answered %q", target, line)
+		}
+		return nil
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,6 +156,8 @@ func StartAPIServer(t testing.TB, etcd *Etcd, opts ...APIServerOption) *APIServe
 	}
 	// Tests create objects in bursts; client-side throttling would only add latency.
 	restCfg.QPS, restCfg.Burst = 100, 200
+	// The server is local (loopback or a namespace the test made); never via a proxy.
+	restCfg.Proxy = func(*http.Request) (*neturl.URL, error) { return nil, nil }
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		t.Fatalf("client for %s: %v", a.URL, err)

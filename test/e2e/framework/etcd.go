@@ -90,7 +90,7 @@ func etcdHealthy(ctx context.Context, clientURL string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := directClient.Do(req)
 	if err != nil {
 		return err
 	}
