@@ -378,3 +378,22 @@ func TestDataPlaneListenerSettings(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, map[string]int{"node-1": 4}, spread(t, addr, 4))
 }
+
+// An admin reset forgets every load balancer; fakecloud restarts the modules after it, so
+// the listeners are gone when Reset returns.
+func TestDataPlaneReset(t *testing.T) {
+	opts, n := dpOptions()
+	e := newEnv(t, envOpts{clb: opts})
+	p1 := backend(t, mapped(n, 1, 11), "node-1")
+	lb := e.openLB(t, "web")
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil)
+	register(t, e, lb, l, insTarget("ins-node0001", p1))
+	addr := vipAddr(t, e, lb, 8080)
+	spread(t, addr, 1)
+
+	require.NoError(t, e.cloud.Reset())
+	_, err := net.DialTimeout("tcp", addr.String(), time.Second)
+	require.Error(t, err)
+	_, ok := e.mod.DataPlane().Address(l)
+	assert.False(t, ok)
+}

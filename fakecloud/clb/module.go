@@ -113,9 +113,12 @@ type Module struct {
 	dp           *dataplane.DataPlane
 	reconcileMu  sync.Mutex
 	lastApplyErr string // guarded by reconcileMu
-	stop         chan struct{}
-	done         chan struct{}
-	closeOnce    sync.Once
+
+	loopMu  sync.Mutex // guards started and closed
+	started bool
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // New is the module without a data plane, for fakecloud's module list.
@@ -139,8 +142,9 @@ func WithOptions(opts Options) func(w *api.World) api.Module {
 	}
 }
 
-// NewWithOptions registers the CLB tables in w's store (and reads the cvm and vpc ones) and,
-// with opts.DataPlane, starts the data plane's resync loop.
+// NewWithOptions registers the CLB tables in w's store (and reads the cvm and vpc ones).
+// With opts.DataPlane the data plane starts with Start, which fakecloud calls once the
+// store is open (modules are built before that).
 func NewWithOptions(w *api.World, opts Options) (*Module, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
@@ -159,7 +163,6 @@ func NewWithOptions(w *api.World, opts Options) (*Module, error) {
 	if opts.DataPlane {
 		m.dp = dataplane.New(opts.DataPlaneOptions)
 		m.stop, m.done = make(chan struct{}), make(chan struct{})
-		go m.resyncLoop()
 	}
 	return m, nil
 }
@@ -190,19 +193,48 @@ func (m *Module) Seed(*store.Tx, *api.Seed) error { return nil }
 // health and listener addresses from it.
 func (m *Module) DataPlane() *dataplane.DataPlane { return m.dp }
 
+// Start makes the data plane match the store now and keeps it matching (a periodic
+// resync catches instances that stop or go away). fakecloud calls it after opening the
+// store and after every reset; calling it again only reconciles. A listener that cannot
+// bind is logged and retried, not fatal, so one busy port never keeps fakecloud down.
+func (m *Module) Start() error {
+	if m.dp == nil {
+		return nil
+	}
+	m.loopMu.Lock()
+	if m.closed {
+		m.loopMu.Unlock()
+		return nil
+	}
+	if !m.started {
+		m.started = true
+		go m.resyncLoop()
+	}
+	m.loopMu.Unlock()
+	m.reconcile()
+	return nil
+}
+
 // Close stops the data plane: every listener, connection and health check.
 func (m *Module) Close() error {
 	if m.dp == nil {
 		return nil
 	}
-	var err error
-	m.closeOnce.Do(func() {
-		close(m.stop)
+	m.loopMu.Lock()
+	if m.closed {
+		m.loopMu.Unlock()
+		return nil
+	}
+	m.closed = true
+	started := m.started
+	m.loopMu.Unlock()
+	close(m.stop)
+	if started {
 		<-m.done
-		m.reconcileMu.Lock()
-		defer m.reconcileMu.Unlock()
-		err = m.dp.Close()
-		klog.InfoS("CLB data plane stopped")
-	})
+	}
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
+	err := m.dp.Close()
+	klog.InfoS("CLB data plane stopped")
 	return err
 }

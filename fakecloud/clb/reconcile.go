@@ -13,11 +13,18 @@ import (
 )
 
 // reconcile makes the data plane match the store. Writes call it after they commit (so a
-// listener answers as soon as CreateListener returns) and the resync loop calls it
-// periodically. Apply only binds and closes sockets, so this never holds an API call up
+// listener answers as soon as CreateListener returns), Start calls it, and the resync
+// loop calls it periodically. Before Start (the store may not be open yet) it does
+// nothing. Apply only binds and closes sockets, so this never holds an API call up
 // for long; calls are serialized so an older view can never overwrite a newer one.
 func (m *Module) reconcile() {
 	if m.dp == nil {
+		return
+	}
+	m.loopMu.Lock()
+	live := m.started && !m.closed
+	m.loopMu.Unlock()
+	if !live {
 		return
 	}
 	m.reconcileMu.Lock()
@@ -87,12 +94,8 @@ func (m *Module) desired(tx *store.Tx, now time.Time) dataplane.Spec {
 	return spec
 }
 
-// resyncLoop re-applies the store periodically: after fakecloud opens its state (modules
-// are built before that), after an admin reset, and when instances come and go.
-//
-// The first pass waits one interval: fakecloud opens the store right after building the
-// modules, and a read racing that Open can leave the store's creation-order cache empty
-// (a store bug reported to its owner), which would hide the restored listeners.
+// resyncLoop re-applies the store periodically, which catches what no CLB write reports:
+// instances that stop, start or go away.
 func (m *Module) resyncLoop() {
 	defer close(m.done)
 	t := time.NewTicker(m.opts.ResyncInterval)

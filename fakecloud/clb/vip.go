@@ -87,7 +87,10 @@ func (m *Module) mapTarget(ip string, local bool) (netip.Addr, bool) {
 		if pm.From.Contains(a) {
 			host := ^uint32(0) >> pm.From.Bits()
 			v := u32(pm.To.Addr()) | (u32(a) & host)
-			return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+			out := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+			// A map wide enough to land in the VIP pool would send a target's traffic to a
+			// listener, possibly its own: such a target is unreachable instead.
+			return out, !m.opts.LoopbackPool.Contains(out)
 		}
 	}
 	if local {

@@ -31,6 +31,15 @@ func TestParsePrefixMapsAndMapTarget(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, netip.MustParseAddr("127.0.0.1"), got, "a Local instance is this machine")
 
+	// A map whose image overlaps the VIP pool never sends a target into a listener.
+	wide := &Module{opts: Options{LoopbackPool: netip.MustParsePrefix("127.240.0.0/16"),
+		TargetMap: []PrefixMap{{From: netip.MustParsePrefix("10.0.0.0/8"), To: netip.MustParsePrefix("127.0.0.0/8")}}}}
+	got, ok = wide.mapTarget("10.0.1.11", false)
+	require.True(t, ok)
+	assert.Equal(t, netip.MustParseAddr("127.0.1.11"), got)
+	_, ok = wide.mapTarget("10.240.0.1", false)
+	assert.False(t, ok, "10.240.0.1 would map onto the VIP 127.240.0.1")
+
 	empty, err := ParsePrefixMaps("")
 	require.NoError(t, err)
 	assert.Empty(t, empty)
