@@ -22,9 +22,10 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/clb/dataplane"
 )
 
-// dpOptions turns the data plane on with fast health checks (one API second = 10ms) and
-// maps the VPC 10.0.0.0/16 onto 127.<n>.0.0/16, so instance node-1 (10.0.1.11) is served
-// at 127.<n>.1.11. Each test gets its own n and its own loopback pool for VIPs, so test
+// dpOptions turns the data plane on with fast health checks (one API second = 20ms, so
+// the default check runs every 100ms with a 40ms timeout and 3 strikes) and maps the VPC
+// 10.0.0.0/16 onto 127.<n>.0.0/16, so instance node-1 (10.0.1.11) is served at
+// 127.<n>.1.11. Each test gets its own n and its own loopback pool for VIPs, so test
 // packages running at the same time never share an address.
 func dpOptions() (clb.Options, byte) {
 	n := byte(100 + rand.IntN(100))
@@ -33,7 +34,7 @@ func dpOptions() (clb.Options, byte) {
 		DataPlaneOptions: dataplane.Options{DialTimeout: time.Second},
 		LoopbackPool:     netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 241, byte(rand.IntN(256)), 0}), 24),
 		TargetMap:        []clb.PrefixMap{{From: netip.MustParsePrefix("10.0.0.0/16"), To: netip.PrefixFrom(netip.AddrFrom4([4]byte{127, n, 0, 0}), 16)}},
-		HealthTimeUnit:   10 * time.Millisecond,
+		HealthTimeUnit:   20 * time.Millisecond,
 		ResyncInterval:   50 * time.Millisecond,
 	}, n
 }
@@ -223,7 +224,7 @@ func TestDataPlaneUnhealthyAndWeightZeroGetNothing(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	lb := e.openLB(t, "web")
-	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil) // default checks: 5s interval = 50ms here
+	l := e.listener(t, lb, clbapi.ProtocolTCP, 8080, nil) // default checks: 5s interval = 100ms here
 	register(t, e, lb, l, insTarget("ins-node0001", p1), insTarget("ins-node0003", dead),
 		clbapi.Target{InstanceId: ptr("ins-node0002"), Port: ptr(p2), Weight: ptr(int64(0))})
 	require.Eventually(t, func() bool {

@@ -36,8 +36,8 @@ func (o *Options) defaults() {
 // Health is a target's health as the checks last concluded.
 type Health int
 
-// Health states. A new target is Unknown (and eligible) until its first check, whose
-// result then counts at once; after that the thresholds apply.
+// Health states. A new target is Unknown, and eligible, until its first passing check
+// makes it Healthy or UnhealthyThreshold failing checks in a row make it Unhealthy.
 const (
 	HealthUnknown Health = iota
 	Healthy

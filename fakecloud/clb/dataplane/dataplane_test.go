@@ -125,8 +125,10 @@ func tcpListener(t *testing.T, id string, targets ...TargetSpec) ListenerSpec {
 func target(b *tcpBackend, weight int) TargetSpec { return TargetSpec{Address: b.addr, Weight: weight} }
 
 // fastHealth checks every 20ms so tests see health changes within a fraction of a second.
+// The timeout is generous: only a target that is really down fails (refused connections
+// fail at once), never a live one that a loaded machine answered slowly.
 func fastHealth(kind string) HealthSpec {
-	return HealthSpec{Enabled: true, Type: kind, Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2}
+	return HealthSpec{Enabled: true, Type: kind, Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2}
 }
 
 func names(t *testing.T, addr netip.AddrPort, n int) map[string]int {

@@ -56,6 +56,9 @@ func (l *listener) runCheck(ctx context.Context, b *backend, hs HealthSpec, prot
 		}
 		before := Health(b.health.Load())
 		after := before
+		// A new target is presumed healthy: one pass confirms it, and it takes the full
+		// UnhealthyThreshold of failures to take it (or any healthy target) out, so one
+		// slow probe on a busy machine never drops a good target.
 		if err == nil {
 			oks, fails = oks+1, 0
 			if before == HealthUnknown || (before == Unhealthy && oks >= hs.HealthyThreshold) {
@@ -63,7 +66,7 @@ func (l *listener) runCheck(ctx context.Context, b *backend, hs HealthSpec, prot
 			}
 		} else {
 			oks, fails = 0, fails+1
-			if before == HealthUnknown || (before == Healthy && fails >= hs.UnhealthyThreshold) {
+			if before != Unhealthy && fails >= hs.UnhealthyThreshold {
 				after = Unhealthy
 			}
 		}
