@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"syscall"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -31,44 +28,6 @@ func Funcs() skel.CNIFuncs {
 // ErrPluginNotAvailable is the spec's code 50 for STATUS: the plugin cannot serve
 // ADD yet.
 const ErrPluginNotAvailable uint = 50
-
-// CrashPointEnv names a fault-injection point at which the plugin kills itself with
-// SIGKILL, so tests can leave exactly the state a real crash would. Unset in
-// production.
-const CrashPointEnv = "STRATUS_CNI_CRASH_AT"
-
-// Crash points.
-const (
-	CrashAfterAllocate = "after-allocate"
-	CrashAfterVeth     = "after-veth"
-)
-
-// HoldPointEnv and HoldFileEnv make the plugin stop at a point until a file
-// exists: tests use it to run GC while an ADD is in flight. Unset in production.
-const (
-	HoldPointEnv = "STRATUS_CNI_HOLD_AT"
-	HoldFileEnv  = "STRATUS_CNI_HOLD_UNTIL"
-)
-
-func holdPoint(name string) {
-	if os.Getenv(HoldPointEnv) != name || os.Getenv(HoldFileEnv) == "" {
-		return
-	}
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(os.Getenv(HoldFileEnv)); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func crashPoint(name string) {
-	if os.Getenv(CrashPointEnv) == name {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // SIGKILL is not delivered synchronously everywhere
-	}
-}
 
 // CmdAdd attaches a pod: checks the interface name is free, allocates an IP
 // (durably), creates the veth pair on the bridge and configures the pod side.

@@ -37,9 +37,10 @@ func vethAlias(network string, a Attachment) string {
 }
 
 // createVeth creates the pair in one netlink request from the host namespace: the
-// host side named hostVethName, up, with our alias; the pod side created directly
-// in the pod namespace as ifName. If ifName already exists there the kernel refuses
-// the whole request, so nothing is left behind.
+// host side named hostVethName and up, the pod side created directly in the pod
+// namespace as ifName. If either name is taken the kernel refuses the whole
+// request, so nothing is left behind. It then attaches the host side to the bridge
+// and labels it with vethAlias.
 func createVeth(network string, a Attachment, podNS ns.NetNS, br *netlink.Bridge, mtu int, podMAC net.HardwareAddr) (netlink.Link, error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = hostVethName(network, a)
