@@ -398,3 +398,37 @@ func TestDataPlaneReset(t *testing.T) {
 	_, ok := e.mod.DataPlane().Address(l)
 	assert.False(t, ok)
 }
+
+// Concurrent writes on different load balancers all land in the data plane: reconciles
+// are serialized and each reads the newest state, so none undoes another.
+func TestDataPlaneConcurrentWrites(t *testing.T) {
+	opts, n := dpOptions()
+	e := newEnv(t, envOpts{clb: opts})
+	p1 := backend(t, mapped(n, 1, 11), "node-1")
+	const lbs = 8
+	ids := make([]string, lbs)
+	errs := make(chan error, lbs)
+	for i := range lbs {
+		go func() {
+			out, err := e.clb.CreateLoadBalancer(e.ctx, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids[i] = out.LoadBalancerIds[0]
+			l, err := e.clb.CreateListener(e.ctx, &clbapi.CreateListenerRequest{LoadBalancerId: ids[i], Protocol: clbapi.ProtocolTCP, Ports: []int64{8080}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, err = e.clb.RegisterTargets(e.ctx, &clbapi.RegisterTargetsRequest{LoadBalancerId: ids[i], ListenerId: l.ListenerIds[0], Targets: []clbapi.Target{insTarget("ins-node0001", p1)}})
+			errs <- err
+		}()
+	}
+	for range lbs {
+		require.NoError(t, <-errs)
+	}
+	for _, id := range ids {
+		assert.Equal(t, map[string]int{"node-1": 1}, spread(t, vipAddr(t, e, id, 8080), 1), id)
+	}
+}
