@@ -204,8 +204,14 @@ func TestManyPodsAddThenDelLeaveNothingBehind(t *testing.T) {
 	}
 	assert.Len(t, node.veths(t), pods)
 	assert.Len(t, node.allocations(t), pods)
+	// One chain and one jump for the node, however many pods: the pod and
+	// non-masquerade CIDRs return, the rest (but multicast) is masqueraded.
 	rules := node.natRules(t)
-	assert.NotEmpty(t, rules, "ipMasq must install rules")
+	require.Len(t, rules, 6, "%v", rules)
+	joined := strings.Join(rules, "\n")
+	for _, want := range []string{"-A POSTROUTING -s 10.244.12.0/24 ", "-d 10.244.12.0/24 -j RETURN", "-d 10.244.0.0/16 -j RETURN", "-d 198.18.0.0/16 -j RETURN", "! -d 224.0.0.0/4 -j MASQUERADE"} {
+		assert.Contains(t, joined, want)
+	}
 	// Hairpin is on for the pods' ports.
 	require.NoError(t, node.Do(func(ns.NetNS) error {
 		l := node.veths(t)[0]
