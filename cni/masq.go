@@ -165,6 +165,22 @@ func (m *masq) ensure() error {
 	return m.mark()
 }
 
+// verify reports whether the rules are exactly as ensure would leave them.
+func (m *masq) verify() error {
+	rules, err := natRules()
+	if err != nil {
+		return fmt.Errorf("masquerade for network %s: %w", m.network, err)
+	}
+	have, jumps, _ := m.split(rules)
+	if !equalLines(have, m.chainRules()) {
+		return fmt.Errorf("masquerade for network %s: chain %s is %q, want %q", m.network, masqChain(m.network), have, m.chainRules())
+	}
+	if len(jumps) != 1 || jumps[0] != m.jumpRule() {
+		return fmt.Errorf("masquerade for network %s: POSTROUTING jumps are %q, want %q", m.network, jumps, m.jumpRule())
+	}
+	return nil
+}
+
 func (m *masq) mark() error {
 	if _, err := os.Stat(m.marker); errors.Is(err, fs.ErrNotExist) {
 		if err := os.WriteFile(m.marker, nil, 0o600); err != nil {

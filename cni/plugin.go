@@ -193,8 +193,9 @@ func releaseAndTidy(tx *Tx, conf *NetConf, store *Store, owner Attachment) error
 	return nil
 }
 
-// CmdCheck verifies that what ADD set up is still there: allocation, host veth on
-// the bridge, pod interface with its address and default route.
+// CmdCheck verifies that what ADD set up is still there: allocation, masquerade
+// rules (when on), host veth on the bridge, pod interface with its address and
+// default route.
 func CmdCheck(args *skel.CmdArgs) error {
 	conf, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -244,6 +245,11 @@ func CmdCheck(args *skel.CmdArgs) error {
 		return err
 	}
 
+	if conf.IPMasq {
+		if err := newMasq(conf, store).verify(); err != nil {
+			return fmt.Errorf("check %s: %w", owner, err)
+		}
+	}
 	br, err := bridgeByName(conf.Bridge)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", owner, err)

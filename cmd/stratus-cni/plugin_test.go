@@ -133,7 +133,7 @@ func TestResultsForEverySpecVersion(t *testing.T) {
 
 func TestCheckCatchesDeletedVethAndRemovedAddress(t *testing.T) {
 	t.Parallel()
-	node := newNode(t, "10.244.10.0/24")
+	node := newNode(t, "10.244.10.0/24", withPlugin("ipMasq", true))
 	a, b := newPod(t), newPod(t)
 	resA := node.add(t, a)
 	node.add(t, b)
@@ -159,6 +159,23 @@ func TestCheckCatchesDeletedVethAndRemovedAddress(t *testing.T) {
 	err = node.RT.Check(ctx(t), b.RC)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "veth")
+
+	// A third pod, intact, until someone removes the masquerade jump.
+	c := newPod(t)
+	node.add(t, c)
+	require.NoError(t, node.RT.Check(ctx(t), c.RC))
+	var jump string
+	for _, r := range node.natRules(t) {
+		if strings.HasPrefix(r, "-A POSTROUTING") {
+			jump = r
+		}
+	}
+	require.NotEmpty(t, jump)
+	_, err = node.Run("sh", "-c", "iptables -w -t nat "+strings.Replace(jump, "-A ", "-D ", 1))
+	require.NoError(t, err)
+	err = node.RT.Check(ctx(t), c.RC)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "masquerade")
 }
 
 func TestDelRemovesVethAndAllocationAndIsIdempotent(t *testing.T) {
