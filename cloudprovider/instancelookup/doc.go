@@ -3,7 +3,10 @@
 //
 //   - a VPC-wide listing cache, refreshed at most once per TTL (about 100 instances per
 //     page), so that a serial caller (the upstream cloud-node controller has one worker by
-//     default) asks the cloud once per page rather than once per node;
+//     default) asks the cloud once per page rather than once per node. Lookups say what
+//     they need: the state of an instance must come from a listing younger than TTL, its
+//     metadata (zone, type, addresses) may come from one up to MetadataMaxAge old, so that
+//     initializing thousands of nodes one by one, which outlasts TTL, needs one listing;
 //   - a batcher that coalesces the lookups arriving within a short window into one
 //     DescribeInstances with up to 100 filter values, for cache misses and confirmations.
 //

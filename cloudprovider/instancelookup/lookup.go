@@ -18,8 +18,14 @@ type Config struct {
 	// Batching enables the listing cache and the coalescing of lookups. Off, every lookup
 	// is one DescribeInstances of its own (the baseline the benchmark compares against).
 	Batching bool
-	// TTL is how old the VPC listing may get before a lookup refreshes it (default 10s).
+	// TTL is how old the VPC listing may get before a lookup that needs an instance's
+	// current state refreshes it (default 10s).
 	TTL time.Duration
+	// MetadataMaxAge is how old a listed instance may be for a lookup that needs only what
+	// does not change over an instance's life or changes rarely (zone, type, addresses);
+	// default 2m, never less than TTL. It keeps a serial initialization of thousands of
+	// nodes, which takes longer than TTL, on the one listing it started with.
+	MetadataMaxAge time.Duration
 	// Window is how long the batcher waits for more lookups before it sends (default 5ms).
 	Window time.Duration
 	// RetryAfter is how long a failed listing is not retried; lookups meanwhile use the
@@ -65,6 +71,9 @@ func New(api API, cfg Config) *Lookup {
 	if cfg.TTL <= 0 {
 		cfg.TTL = 10 * time.Second
 	}
+	if cfg.MetadataMaxAge < cfg.TTL {
+		cfg.MetadataMaxAge = max(cfg.TTL, 2*time.Minute)
+	}
 	if cfg.Window <= 0 {
 		cfg.Window = 5 * time.Millisecond
 	}
@@ -86,24 +95,37 @@ func New(api API, cfg Config) *Lookup {
 // Batching reports whether the cache and the batcher are on.
 func (l *Lookup) Batching() bool { return l.cfg.Batching }
 
-// ByID returns the instance with id: from the listing when it is there, else from a direct
-// query. The error is ErrNotFound only when the direct query found nothing.
-func (l *Lookup) ByID(ctx context.Context, id string) (Instance, error) {
+// Need says what the caller will use an answer for, and so how old it may be.
+type Need int
+
+const (
+	// State: the caller acts on the instance's state (shut down, gone): the listing may be
+	// up to TTL old.
+	State Need = iota
+	// Metadata: the caller uses zone, type, addresses: the listing may be up to
+	// MetadataMaxAge old.
+	Metadata
+)
+
+// ByID returns the instance with id: from the listing when it is there and young enough
+// for need, else from a direct query. The error is ErrNotFound only when the direct query
+// found nothing.
+func (l *Lookup) ByID(ctx context.Context, id string, need Need) (Instance, error) {
 	if !l.cfg.Batching {
 		return l.single(ctx, Query{IDs: []string{id}}, id, matchID)
 	}
-	if inst, ok := l.cached(ctx, id, func(s *snapshot) (Instance, bool) { i, ok := s.byID[id]; return i, ok }); ok {
+	if inst, ok := l.cached(ctx, id, need, func(s *snapshot) (Instance, bool) { i, ok := s.byID[id]; return i, ok }); ok {
 		return inst, nil
 	}
 	return l.direct(ctx, l.ids, id)
 }
 
 // ByPrivateIP returns the instance of the VPC with private address ip, like ByID.
-func (l *Lookup) ByPrivateIP(ctx context.Context, ip string) (Instance, error) {
+func (l *Lookup) ByPrivateIP(ctx context.Context, ip string, need Need) (Instance, error) {
 	if !l.cfg.Batching {
 		return l.single(ctx, Query{VpcID: l.cfg.VpcID, PrivateIPs: []string{ip}}, ip, matchIP)
 	}
-	if inst, ok := l.cached(ctx, ip, func(s *snapshot) (Instance, bool) { i, ok := s.byIP[ip]; return i, ok }); ok {
+	if inst, ok := l.cached(ctx, ip, need, func(s *snapshot) (Instance, bool) { i, ok := s.byIP[ip]; return i, ok }); ok {
 		return inst, nil
 	}
 	return l.direct(ctx, l.ips, ip)
@@ -141,9 +163,22 @@ func (l *Lookup) direct(ctx context.Context, b *batcher, key string) (Instance, 
 	return inst, err
 }
 
-// cached answers from a listing no older than TTL, refreshing it first when needed. A
-// failed refresh is not an error here: the caller goes direct.
-func (l *Lookup) cached(ctx context.Context, key string, get func(*snapshot) (Instance, bool)) (Instance, bool) {
+// cached answers from the listing. A Metadata lookup takes a hit from a listing up to
+// MetadataMaxAge old without refreshing it; anything else (a State lookup, or a miss in a
+// listing older than TTL, which may predate the instance) first refreshes a listing older
+// than TTL. A failed refresh is not an error here: the caller goes direct.
+func (l *Lookup) cached(ctx context.Context, key string, need Need, get func(*snapshot) (Instance, bool)) (Instance, bool) {
+	if need == Metadata {
+		l.mu.Lock()
+		s := l.snap
+		if s != nil && l.cfg.Now().Sub(s.at) < l.cfg.MetadataMaxAge {
+			if inst, ok := get(s); ok {
+				l.mu.Unlock()
+				return inst, true
+			}
+		}
+		l.mu.Unlock()
+	}
 	s, err := l.snapshot(ctx)
 	if err != nil {
 		klog.V(4).InfoS("Instance listing unavailable, looking up directly", "key", key, "err", err)

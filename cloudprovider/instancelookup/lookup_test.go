@@ -105,10 +105,10 @@ func TestSerialLookupsUseOneListingPerHundred(t *testing.T) {
 	l := New(api, Config{VpcID: "vpc-1", Batching: true, Now: clk.Now})
 	ctx := context.Background()
 	for i, inst := range api.instances {
-		got, err := l.ByPrivateIP(ctx, inst.PrivateIPs[0])
+		got, err := l.ByPrivateIP(ctx, inst.PrivateIPs[0], State)
 		require.NoError(t, err, i)
 		assert.Equal(t, inst.ID, got.ID)
-		got, err = l.ByID(ctx, inst.ID)
+		got, err = l.ByID(ctx, inst.ID, State)
 		require.NoError(t, err, i)
 		assert.Equal(t, inst.PrivateIPs, got.PrivateIPs)
 	}
@@ -119,11 +119,11 @@ func TestSerialLookupsUseOneListingPerHundred(t *testing.T) {
 
 	// Within the TTL nothing is asked again; past it, one new listing.
 	clk.Add(9 * time.Second)
-	_, err := l.ByID(ctx, "ins-000007")
+	_, err := l.ByID(ctx, "ins-000007", State)
 	require.NoError(t, err)
 	assert.Equal(t, 3, api.calls())
 	clk.Add(2 * time.Second)
-	_, err = l.ByID(ctx, "ins-000007")
+	_, err = l.ByID(ctx, "ins-000007", State)
 	require.NoError(t, err)
 	assert.Equal(t, 6, api.calls())
 }
@@ -133,14 +133,14 @@ func TestWithoutBatchingEveryLookupIsOneCall(t *testing.T) {
 	l := New(api, Config{VpcID: "vpc-1", Batching: false})
 	ctx := context.Background()
 	for _, inst := range api.instances {
-		got, err := l.ByPrivateIP(ctx, inst.PrivateIPs[0])
+		got, err := l.ByPrivateIP(ctx, inst.PrivateIPs[0], State)
 		require.NoError(t, err)
 		assert.Equal(t, inst.ID, got.ID)
 	}
 	assert.Equal(t, 120, api.calls())
 	assert.Equal(t, Query{VpcID: "vpc-1", PrivateIPs: []string{"10.0.0.120"}, Limit: 100}, api.queries[119])
 
-	_, err := l.ByID(ctx, "ins-gone")
+	_, err := l.ByID(ctx, "ins-gone", State)
 	assert.ErrorIs(t, err, ErrNotFound)
 }
 
@@ -190,32 +190,32 @@ func TestStaleCacheNeverSaysNotFound(t *testing.T) {
 	clk := &clock{t: time.Unix(1e9, 0)}
 	l := New(api, Config{VpcID: "vpc-1", Batching: true, Now: clk.Now})
 	ctx := context.Background()
-	_, err := l.ByID(ctx, "ins-000000")
+	_, err := l.ByID(ctx, "ins-000000", State)
 	require.NoError(t, err)
 	listed := api.calls()
 
 	// An instance created after the listing: the cache misses, a direct query finds it.
 	fresh := Instance{ID: "ins-new", State: "RUNNING", VpcID: "vpc-1", PrivateIPs: []string{"10.0.9.9"}}
 	api.set(append(world(5), fresh))
-	got, err := l.ByPrivateIP(ctx, "10.0.9.9")
+	got, err := l.ByPrivateIP(ctx, "10.0.9.9", State)
 	require.NoError(t, err)
 	assert.Equal(t, "ins-new", got.ID)
 	assert.Equal(t, listed+1, api.calls())
 	assert.Equal(t, []string{"10.0.9.9"}, api.queries[listed].PrivateIPs)
 	assert.Equal(t, "vpc-1", api.queries[listed].VpcID, "private IPs are only unique in a VPC")
 	// ... and is remembered: the next serial lookup is a hit.
-	_, err = l.ByID(ctx, "ins-new")
+	_, err = l.ByID(ctx, "ins-new", State)
 	require.NoError(t, err)
 	assert.Equal(t, listed+1, api.calls())
 
 	// An instance that is gone: the cache still has it (that is a stale "found", which
 	// is allowed), ConfirmByID asks the cloud, and afterwards the cache forgets it.
 	api.set(world(5)[1:])
-	_, err = l.ByID(ctx, "ins-000000")
+	_, err = l.ByID(ctx, "ins-000000", State)
 	require.NoError(t, err)
 	_, err = l.ConfirmByID(ctx, "ins-000000")
 	require.ErrorIs(t, err, ErrNotFound)
-	_, err = l.ByID(ctx, "ins-000000")
+	_, err = l.ByID(ctx, "ins-000000", State)
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
@@ -228,13 +228,13 @@ func TestErrorsAreNeverNotFound(t *testing.T) {
 
 	// The listing fails: the lookup goes direct, which fails too: the error comes back.
 	api.fail(2, boom)
-	_, err := l.ByID(ctx, "ins-000001")
+	_, err := l.ByID(ctx, "ins-000001", State)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, boom)
 	assert.NotErrorIs(t, err, ErrNotFound)
 
 	// Within RetryAfter the failed listing is not retried; the direct query works now.
-	got, err := l.ByID(ctx, "ins-000001")
+	got, err := l.ByID(ctx, "ins-000001", State)
 	require.NoError(t, err)
 	assert.Equal(t, "ins-000001", got.ID)
 	assert.Equal(t, 3, api.calls())
@@ -242,9 +242,9 @@ func TestErrorsAreNeverNotFound(t *testing.T) {
 
 	// After RetryAfter the listing is tried again and serves the next lookups.
 	clk.Add(2 * time.Second)
-	_, err = l.ByID(ctx, "ins-000002")
+	_, err = l.ByID(ctx, "ins-000002", State)
 	require.NoError(t, err)
-	_, err = l.ByID(ctx, "ins-000003")
+	_, err = l.ByID(ctx, "ins-000003", State)
 	require.NoError(t, err)
 	assert.Equal(t, 4, api.calls())
 	assert.Empty(t, api.queries[3].IDs, "a listing")
@@ -252,7 +252,7 @@ func TestErrorsAreNeverNotFound(t *testing.T) {
 	// A failed refresh keeps serving the previous listing.
 	clk.Add(11 * time.Second)
 	api.fail(1, boom)
-	_, err = l.ByID(ctx, "ins-000004")
+	_, err = l.ByID(ctx, "ins-000004", State)
 	require.NoError(t, err)
 	assert.Equal(t, 5, api.calls())
 }
@@ -271,4 +271,49 @@ func TestCallerContextDoesNotCancelSharedBatch(t *testing.T) {
 	wg.Wait()
 	assert.NoError(t, otherErr)
 	assert.Equal(t, 1, api.calls())
+}
+
+func TestMetadataLookupsOutliveTheTTL(t *testing.T) {
+	api := &fakeAPI{instances: world(250)}
+	clk := &clock{t: time.Unix(1e9, 0)}
+	l := New(api, Config{VpcID: "vpc-1", Batching: true, TTL: 10 * time.Second, MetadataMaxAge: time.Minute, Now: clk.Now})
+	ctx := context.Background()
+	_, err := l.ByPrivateIP(ctx, "10.0.0.1", Metadata)
+	require.NoError(t, err)
+	require.Equal(t, 3, api.calls())
+
+	// A serial initialization that takes longer than TTL stays on the first listing.
+	for i, inst := range api.instances {
+		clk.Add(150 * time.Millisecond) // 250 lookups: 37.5s, well past TTL
+		got, err := l.ByPrivateIP(ctx, inst.PrivateIPs[0], Metadata)
+		require.NoError(t, err, i)
+		assert.Equal(t, inst.ID, got.ID)
+	}
+	assert.Equal(t, 3, api.calls())
+
+	// A state lookup does not accept that listing: it refreshes.
+	_, err = l.ByID(ctx, "ins-000001", State)
+	require.NoError(t, err)
+	assert.Equal(t, 6, api.calls())
+
+	// A metadata miss in a listing younger than TTL goes direct (one call) ...
+	api.set(append(world(250), Instance{ID: "ins-new1", VpcID: "vpc-1", PrivateIPs: []string{"10.9.0.1"}}, Instance{ID: "ins-new2", VpcID: "vpc-1", PrivateIPs: []string{"10.9.0.2"}}))
+	_, err = l.ByPrivateIP(ctx, "10.9.0.1", Metadata)
+	require.NoError(t, err)
+	assert.Equal(t, 7, api.calls())
+	// ... and in a listing older than TTL refreshes it, which finds the other new ones too.
+	clk.Add(11 * time.Second)
+	api.set(append(api.instances, Instance{ID: "ins-new3", VpcID: "vpc-1", PrivateIPs: []string{"10.9.0.3"}}))
+	_, err = l.ByPrivateIP(ctx, "10.9.0.3", Metadata)
+	require.NoError(t, err)
+	assert.Equal(t, 10, api.calls())
+	_, err = l.ByPrivateIP(ctx, "10.9.0.2", Metadata)
+	require.NoError(t, err)
+	assert.Equal(t, 10, api.calls())
+
+	// Past MetadataMaxAge even a metadata hit refreshes.
+	clk.Add(time.Minute)
+	_, err = l.ByPrivateIP(ctx, "10.9.0.2", Metadata)
+	require.NoError(t, err)
+	assert.Equal(t, 13, api.calls())
 }

@@ -27,7 +27,7 @@ import (
 //	credentialsFile: /etc/stratus/credentials.yaml   # else STRATUS_SECRET_ID / STRATUS_SECRET_KEY
 //	routeTableId: rtb-stratus1
 //	loadBalancer: {defaultMode: nodeport, internalSubnetId: subnet-gz1}
-//	instances: {batching: true, cacheTTL: 10s, batchWindow: 5ms}
+//	instances: {batching: true, cacheTTL: 10s, metadataMaxAge: 2m, batchWindow: 5ms}
 //	api: {rateLimit: 20}
 type Config struct {
 	Region          string             `json:"region"`
@@ -66,6 +66,9 @@ type InstancesConfig struct {
 	CacheTTL *metav1.Duration `json:"cacheTTL,omitempty"`
 	// BatchWindow is how long lookups are collected before one call is sent (default 5ms).
 	BatchWindow *metav1.Duration `json:"batchWindow,omitempty"`
+	// MetadataMaxAge is how old a listing may be for node metadata (zone, type,
+	// addresses), as opposed to state (default 2m; at least cacheTTL).
+	MetadataMaxAge *metav1.Duration `json:"metadataMaxAge,omitempty"`
 }
 
 // APIConfig tunes the cloud API client.
@@ -85,6 +88,9 @@ const (
 const (
 	DefaultCacheTTL    = 10 * time.Second
 	DefaultBatchWindow = 5 * time.Millisecond
+	// DefaultMetadataMaxAge is well under the cloud-node controller's 5 minute status
+	// update period, so an address change shows within two of them.
+	DefaultMetadataMaxAge = 2 * time.Minute
 )
 
 var (
@@ -174,6 +180,9 @@ func (c *Config) Validate() field.ErrorList {
 	if d := c.Instances.CacheTTL; d != nil && d.Duration <= 0 {
 		errs = append(errs, field.Invalid(inst.Child("cacheTTL"), d.Duration.String(), "must be positive"))
 	}
+	if d := c.Instances.MetadataMaxAge; d != nil && d.Duration < c.CacheTTL() {
+		errs = append(errs, field.Invalid(inst.Child("metadataMaxAge"), d.Duration.String(), "must be at least cacheTTL ("+c.CacheTTL().String()+")"))
+	}
 	if d := c.Instances.BatchWindow; d != nil && (d.Duration <= 0 || d.Duration > time.Second) {
 		errs = append(errs, field.Invalid(inst.Child("batchWindow"), d.Duration.String(), "must be positive and at most 1s"))
 	}
@@ -232,6 +241,14 @@ func (c *Config) BatchWindow() time.Duration {
 		return DefaultBatchWindow
 	}
 	return c.Instances.BatchWindow.Duration
+}
+
+// MetadataMaxAge reports instances.metadataMaxAge with its default (never below cacheTTL).
+func (c *Config) MetadataMaxAge() time.Duration {
+	if c.Instances.MetadataMaxAge == nil {
+		return max(DefaultMetadataMaxAge, c.CacheTTL())
+	}
+	return c.Instances.MetadataMaxAge.Duration
 }
 
 // RateLimit reports api.rateLimit (0 lets the client take its default).

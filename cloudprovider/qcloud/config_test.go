@@ -44,6 +44,7 @@ loadBalancer:
 instances:
   batching: false
   cacheTTL: 3s
+  metadataMaxAge: 1m
   batchWindow: 20ms
 api:
   rateLimit: 50
@@ -58,6 +59,7 @@ api:
 	assert.False(t, cfg.Batching())
 	assert.Equal(t, 3*time.Second, cfg.CacheTTL())
 	assert.Equal(t, 20*time.Millisecond, cfg.BatchWindow())
+	assert.Equal(t, time.Minute, cfg.MetadataMaxAge())
 	assert.Equal(t, 50.0, cfg.RateLimit())
 	assert.Equal(t, cloudapi.Credentials{SecretID: "AKIDtest", SecretKey: secretKey}, cfg.Credentials())
 }
@@ -70,6 +72,7 @@ func TestLoadConfigDefaultsAndEnvCredentials(t *testing.T) {
 	assert.True(t, cfg.Batching())
 	assert.Equal(t, DefaultCacheTTL, cfg.CacheTTL())
 	assert.Equal(t, DefaultBatchWindow, cfg.BatchWindow())
+	assert.Equal(t, DefaultMetadataMaxAge, cfg.MetadataMaxAge())
 	assert.Equal(t, 0.0, cfg.RateLimit())
 	assert.Equal(t, "AKIDenv", cfg.Credentials().SecretID)
 }
@@ -94,6 +97,7 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		"negative bandwidth":     {base + "loadBalancer: {internetMaxBandwidthOut: -1}\n", `loadBalancer.internetMaxBandwidthOut: Invalid value: -1`},
 		"bad ttl":                {base + "instances: {cacheTTL: 10}\n", "cacheTTL"},
 		"zero ttl":               {base + "instances: {cacheTTL: 0s}\n", "instances.cacheTTL: Invalid value"},
+		"max age below ttl":      {base + "instances: {cacheTTL: 30s, metadataMaxAge: 10s}\n", "instances.metadataMaxAge: Invalid value: \"10s\": must be at least cacheTTL (30s)"},
 		"huge window":            {base + "instances: {batchWindow: 1m}\n", "instances.batchWindow: Invalid value"},
 		"zero rate":              {base + "api: {rateLimit: 0}\n", "api.rateLimit: Invalid value"},
 		"wrong type":             {base + "instances: {batching: maybe}\n", "batching"},

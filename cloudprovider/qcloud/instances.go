@@ -61,13 +61,16 @@ var errNoKey = errors.New("no providerID and no IP address to match an instance 
 // (the node name when it is an IP, the kubelet's --node-ip annotation, the InternalIP
 // addresses). A miss wraps cloudprovider.InstanceNotFound; any other failure is returned
 // as it is, never turned into a miss.
-func (i *instances) find(ctx context.Context, node *v1.Node) (instancelookup.Instance, error) {
+//
+// need says whether the caller acts on the instance's state or only reads its metadata,
+// which may come from an older listing.
+func (i *instances) find(ctx context.Context, node *v1.Node, need instancelookup.Need) (instancelookup.Instance, error) {
 	if node.Spec.ProviderID != "" {
 		id, err := providerid.Parse(node.Spec.ProviderID)
 		if err != nil {
 			return instancelookup.Instance{}, fmt.Errorf("node %s: %w", node.Name, err)
 		}
-		inst, err := i.lookup.ByID(ctx, id.InstanceID)
+		inst, err := i.lookup.ByID(ctx, id.InstanceID, need)
 		if errors.Is(err, instancelookup.ErrNotFound) {
 			return inst, fmt.Errorf("node %s: instance %s: %w", node.Name, id.InstanceID, cloudprovider.InstanceNotFound)
 		}
@@ -81,7 +84,7 @@ func (i *instances) find(ctx context.Context, node *v1.Node) (instancelookup.Ins
 		return instancelookup.Instance{}, fmt.Errorf("node %s: %w", node.Name, errNoKey)
 	}
 	for _, ip := range ips {
-		inst, err := i.lookup.ByPrivateIP(ctx, ip)
+		inst, err := i.lookup.ByPrivateIP(ctx, ip, need)
 		if errors.Is(err, instancelookup.ErrNotFound) {
 			continue
 		}
@@ -133,7 +136,7 @@ func gone(state string) bool {
 // reported as existing: it was never tied to an instance, so there is nothing known to be
 // gone, and deleting it would hide the reason it is not initialized.
 func (i *instances) InstanceExists(ctx context.Context, node *v1.Node) (bool, error) {
-	inst, err := i.find(ctx, node)
+	inst, err := i.find(ctx, node, instancelookup.State)
 	switch {
 	case errors.Is(err, cloudprovider.InstanceNotFound) && node.Spec.ProviderID == "":
 		klog.V(2).InfoS("Node matches no instance; not treating it as gone", "node", klog.KObj(node), "err", err)
@@ -165,7 +168,7 @@ func (i *instances) InstanceExists(ctx context.Context, node *v1.Node) (bool, er
 
 // InstanceShutdown is true for a STOPPED (or SHUTDOWN, that is isolated) instance.
 func (i *instances) InstanceShutdown(ctx context.Context, node *v1.Node) (bool, error) {
-	inst, err := i.find(ctx, node)
+	inst, err := i.find(ctx, node, instancelookup.State)
 	if errors.Is(err, cloudprovider.InstanceNotFound) {
 		return false, nil
 	}
@@ -178,7 +181,7 @@ func (i *instances) InstanceShutdown(ctx context.Context, node *v1.Node) (bool, 
 // InstanceMetadata returns what the cloud-node controller writes on the Node: providerID,
 // addresses, instance type, zone and region.
 func (i *instances) InstanceMetadata(ctx context.Context, node *v1.Node) (*cloudprovider.InstanceMetadata, error) {
-	inst, err := i.find(ctx, node)
+	inst, err := i.find(ctx, node, instancelookup.Metadata)
 	if err != nil {
 		switch {
 		case errors.Is(err, cloudprovider.InstanceNotFound):

@@ -70,11 +70,12 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 	}
 	metrics.Register()
 	lookup := instancelookup.New(api, instancelookup.Config{
-		VpcID:    cfg.VpcID,
-		Batching: cfg.Batching(),
-		TTL:      cfg.CacheTTL(),
-		Window:   cfg.BatchWindow(),
-		Now:      opts.Now,
+		VpcID:          cfg.VpcID,
+		Batching:       cfg.Batching(),
+		TTL:            cfg.CacheTTL(),
+		MetadataMaxAge: cfg.MetadataMaxAge(),
+		Window:         cfg.BatchWindow(),
+		Now:            opts.Now,
 	})
 	c := &Cloud{cfg: cfg, lookup: lookup}
 	c.instances = &instances{lookup: lookup, region: cfg.Region, vpcID: cfg.VpcID}
@@ -82,7 +83,7 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 	// Never log the credentials: only which secret id (its String redacts all but a prefix).
 	klog.InfoS("qcloud provider configured", "region", cfg.Region, "vpc", cfg.VpcID, "cluster", cfg.ClusterID,
 		"endpoint", cfg.Endpoint, "credentials", cfg.Credentials().String(), "batching", cfg.Batching(),
-		"cacheTTL", cfg.CacheTTL(), "batchWindow", cfg.BatchWindow())
+		"cacheTTL", cfg.CacheTTL(), "metadataMaxAge", cfg.MetadataMaxAge(), "batchWindow", cfg.BatchWindow())
 	return c, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	cloudprovider "k8s.io/cloud-provider"
 
+	"github.com/stratus-cloud/stratus/cloudprovider/instancelookup"
 	"github.com/stratus-cloud/stratus/cloudprovider/providerid"
 )
 
@@ -68,7 +69,7 @@ func (z *zones) GetZoneByNodeName(ctx context.Context, nodeName types.NodeName) 
 		}
 		node = n
 	}
-	inst, err := z.instances.find(ctx, node)
+	inst, err := z.instances.find(ctx, node, instancelookup.Metadata)
 	if err != nil {
 		return cloudprovider.Zone{}, fmt.Errorf("zone of node %s: %w", nodeName, err)
 	}
