@@ -29,6 +29,8 @@ const logTailLines = 40
 type Process struct {
 	Name    string
 	LogPath string
+	// StopGrace is how long Stop waits after SIGTERM before SIGKILL; set it before Stop.
+	StopGrace time.Duration
 
 	cmd      *exec.Cmd
 	done     chan struct{}
@@ -40,12 +42,14 @@ type Process struct {
 	// errSeen is set once Stop has handed an unexpected exit to its caller, so cleanup does
 	// not report it a second time.
 	errSeen bool
-	// StopGrace is how long Stop waits after SIGTERM before SIGKILL; set it before Stop.
-	StopGrace time.Duration
+	// reaped is set, under mu, just before the leader is reaped; Signal holds mu while it
+	// signals, so it never signals a group id that may already belong to someone else.
+	reaped bool
 }
 
 // StartProcess runs binary with args as a child of the test. It is stopped by t.Cleanup
-// whatever happens to the test; if the test failed, the tail of its log is printed.
+// whatever happens to the test; if the test failed, the tail of its log is printed. The log
+// starts with the command line, so pass secrets in files, never as arguments.
 func StartProcess(t testing.TB, name, binary string, args ...string) *Process {
 	t.Helper()
 	return StartCommand(t, name, exec.Command(binary, args...))
@@ -118,7 +122,10 @@ func (p *Process) wait() {
 			break
 		}
 	}
+	p.mu.Lock()
+	p.reaped = true // from here on Signal must not use the pid: it may be reused
 	_ = unix.Kill(-pid, unix.SIGKILL)
+	p.mu.Unlock()
 	p.waitErr = p.cmd.Wait()
 	close(p.done)
 }
@@ -141,11 +148,14 @@ func (p *Process) Exited() (bool, error) {
 
 // Signal sends sig to the whole process group, for tests that exercise reload or crash
 // handling. Once a test has signalled a process, its exit is no longer reported as an
-// error by Stop.
+// error by Stop. Signalling a process that has exited does nothing.
 func (p *Process) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return nil
+	}
 	p.signalled = true
-	p.mu.Unlock()
 	if err := unix.Kill(-p.Pid(), sig); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("signal %s (pgid %d) %s: %w", p.Name, p.Pid(), sig, err)
 	}
