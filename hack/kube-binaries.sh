@@ -65,7 +65,7 @@ if ! complete; then
     minor=${version#v*.}; minor=${minor%%.*}
     pkg=k8s.io/component-base/version
     ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-    echo "kube-binaries.sh: building ${binaries[*]} $version into $dir (cold: ~9 min on 2 cores)" >&2
+    echo "kube-binaries.sh: building ${binaries[*]} $version into $dir (cold: ~9 min on an idle 2-core machine, much longer under load)" >&2
     start=$(date +%s)
     pkgs=()
     for b in "${binaries[@]}"; do pkgs+=("./cmd/$b"); done
