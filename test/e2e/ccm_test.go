@@ -197,9 +197,9 @@ func testUnmatchedNode(t *testing.T, env *ccmEnv) {
 	// It stays uninitialized and is not deleted, even once it looks NotReady to the
 	// lifecycle controller, and nothing crashes.
 	require.NoError(t, framework.SetNodeReady(ctx, env.client, "ghost", corev1.ConditionUnknown))
-	framework.Consistently(t, 8*time.Second, "node ghost to stay, uninitialized", nodeCond(env.client, "ghost", func(n *corev1.Node) bool {
+	framework.Consistently(t, 8*time.Second, "node ghost to stay, uninitialized", detached(nodeCond(env.client, "ghost", func(n *corev1.Node) bool {
 		return hasTaint(n, framework.UninitializedTaintKey) && n.Spec.ProviderID == "" && n.Labels[corev1.LabelTopologyZone] == ""
-	}))
+	})))
 	exited, _ := env.ccm.Process.Exited()
 	require.False(t, exited, "the CCM is still running")
 }
@@ -211,12 +211,25 @@ func testCloudErrors(t *testing.T, env *ccmEnv) {
 	before, err := env.fc.DescribeInstancesCalls(ctx)
 	require.NoError(t, err)
 
-	// Phase 1: every DescribeInstances fails. A node registered now cannot be initialized,
-	// and no error may read as "instance gone" or "shut down".
+	// Phase 1: every DescribeInstances fails. An instance created now (so that no listing
+	// the CCM made before the failures can hold it) and its node cannot be matched, and no
+	// error may read as "instance gone" or "shut down".
 	require.NoError(t, env.fc.Admin.AddFault(ctx, fakecloud.FaultRule{Action: "DescribeInstances", ErrorRate: 1, Code: cloudapi.CodeInternalError}))
-	_, err = framework.RegisterNode(ctx, env.client, "node-4", "10.0.3.11")
+	run, err := env.cvm.RunInstances(ctx, &cvm.RunInstancesRequest{
+		Placement:    &cvm.Placement{Zone: "ap-guangzhou-3"},
+		InstanceType: "S5.LARGE8",
+		ImageId:      "img-12345678",
+		VirtualPrivateCloud: &cvm.VirtualPrivateCloud{
+			VpcId: "vpc-stratus1", SubnetId: "subnet-gz3", PrivateIpAddresses: []string{"10.0.3.50"},
+		},
+		InstanceName: "node-5",
+	})
 	require.NoError(t, err)
-	framework.Consistently(t, 8*time.Second, "node-1 kept and node-4 uninitialized while the cloud fails", func(ctx context.Context) error {
+	require.Len(t, run.InstanceIdSet, 1)
+	id := run.InstanceIdSet[0]
+	_, err = framework.RegisterNode(ctx, env.client, "node-5", "10.0.3.50")
+	require.NoError(t, err)
+	framework.Consistently(t, 8*time.Second, "node-1 kept and node-5 uninitialized while the cloud fails", detached(func(ctx context.Context) error {
 		n1, err := env.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -224,39 +237,43 @@ func testCloudErrors(t *testing.T, env *ccmEnv) {
 		if hasTaint(n1, shutdownTaintKey) || n1.Spec.ProviderID != "qcloud:///ap-guangzhou-1/ins-node0001" {
 			return errorf("node-1 changed: taints %v providerID %q", n1.Spec.Taints, n1.Spec.ProviderID)
 		}
-		n4, err := env.client.CoreV1().Nodes().Get(ctx, "node-4", metav1.GetOptions{})
+		n5, err := env.client.CoreV1().Nodes().Get(ctx, "node-5", metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if !hasTaint(n4, framework.UninitializedTaintKey) || n4.Spec.ProviderID != "" {
-			return errorf("node-4 initialized without the cloud: %v %q", n4.Spec.Taints, n4.Spec.ProviderID)
+		if !hasTaint(n5, framework.UninitializedTaintKey) || n5.Spec.ProviderID != "" {
+			return errorf("node-5 initialized without the cloud: %v %q", n5.Spec.Taints, n5.Spec.ProviderID)
 		}
 		return nil
-	})
+	}))
 	during, err := env.fc.DescribeInstancesCalls(ctx)
 	require.NoError(t, err)
 	assert.Greater(t, during, before, "the CCM kept asking (and got errors)")
 
-	// Phase 2: throttling for the next calls, then the cloud recovers: node-4 gets
-	// exactly its instance's values.
+	// Phase 2: throttling for the next calls and random failures, then recovery: node-5
+	// gets exactly its instance's values.
 	require.NoError(t, env.fc.Admin.ClearFaults(ctx))
 	require.NoError(t, env.fc.Admin.AddFault(ctx, fakecloud.FaultRule{Action: "DescribeInstances", FailNext: 4, Code: cloudapi.CodeRequestLimitExceeded}))
 	require.NoError(t, env.fc.Admin.AddFault(ctx, fakecloud.FaultRule{Action: "DescribeInstances", ErrorRate: 0.3, Code: cloudapi.CodeInternalError}))
-	n4 := waitInitialized(t, env.client, "node-4")
-	assert.Equal(t, "qcloud:///ap-guangzhou-3/ins-node0004", n4.Spec.ProviderID)
-	assert.ElementsMatch(t, []corev1.NodeAddress{
-		{Type: corev1.NodeInternalIP, Address: "10.0.3.11"},
-		{Type: corev1.NodeHostName, Address: "node-4"},
-	}, n4.Status.Addresses)
-	assertCloudLabels(t, n4, "ap-guangzhou-3", "S5.LARGE8")
+	n5 := waitInitialized(t, env.client, "node-5")
 	require.NoError(t, env.fc.Admin.ClearFaults(ctx))
+	assert.Equal(t, "qcloud:///ap-guangzhou-3/"+id, n5.Spec.ProviderID)
+	assert.ElementsMatch(t, []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: "10.0.3.50"},
+		{Type: corev1.NodeHostName, Address: "node-5"},
+	}, n5.Status.Addresses)
+	assertCloudLabels(t, n5, "ap-guangzhou-3", "S5.LARGE8")
 	after, err := env.fc.DescribeInstancesCalls(ctx)
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, after-during, 5, "the 4 throttled calls were made and retried")
+	inst := describe(t, env, id)
+	require.NotNil(t, inst)
+	assert.Equal(t, []string{"10.0.3.50"}, inst.PrivateIpAddresses)
 
 	n1, err := env.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.False(t, hasTaint(n1, shutdownTaintKey))
+	assert.Equal(t, "qcloud:///ap-guangzhou-1/ins-node0001", n1.Spec.ProviderID)
 	assertCloudLabels(t, n1, "ap-guangzhou-1", "S5.MEDIUM2")
 	require.NoError(t, framework.SetNodeReady(ctx, env.client, "node-1", corev1.ConditionTrue))
 }
@@ -276,9 +293,10 @@ func testHealthzAndMetrics(t *testing.T, env *ccmEnv) {
 		`stratus_cloudapi_requests_total{action="DescribeInstances",result="InternalError",service="cvm"}`,
 		`stratus_cloudapi_requests_total{action="DescribeInstances",result="RequestLimitExceeded",service="cvm"}`,
 		`stratus_cloudapi_request_duration_seconds_bucket{action="DescribeInstances",result="success",service="cvm",le="0.1"}`,
-		`cloudprovider_node_controller_`,
+		`node_controller_initial_node_sync_delay_seconds`,
+		`cloud_node_lifecycle_controller_`,
 	} {
-		assert.Contains(t, body, want)
+		assert.True(t, strings.Contains(body, want), "/metrics has %s", want)
 	}
 }
 
@@ -321,7 +339,8 @@ current-context: c
 			out, err := cmd.CombinedOutput()
 			require.Error(t, err, "the CCM must not start")
 			assert.NotErrorIs(t, ctx.Err(), context.DeadlineExceeded, "it exits at once")
-			assert.Contains(t, string(out), tc.want)
+			// klog quotes the error as a structured value: unescape it before matching.
+			assert.Contains(t, strings.ReplaceAll(string(out), `\"`, `"`), tc.want)
 		})
 	}
 }
