@@ -429,9 +429,23 @@ func TestCrashMidAddIsCleanedByGC(t *testing.T) {
 				require.Len(t, node.veths(t), 2)
 			}
 
-			require.NoError(t, node.RT.GC(ctx(t), types.GCAttachment{ContainerID: survivor.RC.ContainerID, IfName: "eth0"}))
-			assert.Equal(t, []string{podIP(t, survivorRes).String()}, node.allocations(t))
-			assert.Len(t, node.veths(t), 1)
+			// Until GC runs, the crashed ADD's address stays taken: a new pod gets
+			// another one.
+			var crashedIP string
+			for _, ip := range node.allocations(t) {
+				if ip != podIP(t, survivorRes).String() {
+					crashedIP = ip
+				}
+			}
+			third := newPod(t)
+			thirdRes := node.add(t, third)
+			assert.NotEqual(t, crashedIP, podIP(t, thirdRes).String(), "a crash must never hand one IP to two pods")
+
+			require.NoError(t, node.RT.GC(ctx(t),
+				types.GCAttachment{ContainerID: survivor.RC.ContainerID, IfName: "eth0"},
+				types.GCAttachment{ContainerID: third.RC.ContainerID, IfName: "eth0"}))
+			assert.ElementsMatch(t, []string{podIP(t, survivorRes).String(), podIP(t, thirdRes).String()}, node.allocations(t))
+			assert.Len(t, node.veths(t), 2)
 			require.NoError(t, node.RT.Check(ctx(t), survivor.RC), "GC must not touch a valid attachment")
 			assert.NotEmpty(t, node.natRules(t), "rules stay while a pod needs them")
 			assert.Empty(t, node.claims(t), "the crashed ADD's claim is swept")
