@@ -193,46 +193,40 @@ func (l *Lookup) cached(ctx context.Context, key string, need Need, get func(*sn
 // concurrent caller. After a failed refresh it returns the previous listing, if any, until
 // RetryAfter has passed.
 func (l *Lookup) snapshot(ctx context.Context) (*snapshot, error) {
-	for {
-		l.mu.Lock()
-		now := l.cfg.Now()
-		if l.snap != nil && now.Sub(l.snap.at) < l.cfg.TTL {
-			s := l.snap
-			l.mu.Unlock()
-			return s, nil
-		}
-		if l.refreshing == nil && !l.failedAt.IsZero() && now.Sub(l.failedAt) < l.cfg.RetryAfter {
-			s, err := l.snap, l.refreshErr
-			l.mu.Unlock()
-			if s != nil {
-				return s, nil
-			}
-			return nil, err
-		}
-		ch := l.refreshing
-		if ch == nil {
-			ch = make(chan struct{})
-			l.refreshing = ch
-			go l.refresh(ch)
-		}
+	l.mu.Lock()
+	now := l.cfg.Now()
+	if l.snap != nil && now.Sub(l.snap.at) < l.cfg.TTL {
+		s := l.snap
 		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		l.mu.Lock()
-		failed := l.snap == nil || l.refreshErr != nil
+		return s, nil
+	}
+	if l.refreshing == nil && !l.failedAt.IsZero() && now.Sub(l.failedAt) < l.cfg.RetryAfter {
 		s, err := l.snap, l.refreshErr
 		l.mu.Unlock()
-		if !failed {
-			return s, nil
-		}
 		if s != nil {
 			return s, nil
 		}
 		return nil, err
 	}
+	ch := l.refreshing
+	if ch == nil {
+		ch = make(chan struct{})
+		l.refreshing = ch
+		go l.refresh(ch)
+	}
+	l.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// After a failed refresh the previous listing, if any, still answers.
+	if l.snap != nil {
+		return l.snap, nil
+	}
+	return nil, l.refreshErr
 }
 
 // refresh lists the whole VPC, page by page, into a new snapshot.
