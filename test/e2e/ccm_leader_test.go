@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,6 +73,7 @@ func TestCCMLeaderElection(t *testing.T) {
 	n1 := waitInitialized(t, api.Client, "node-1")
 	assert.Equal(t, "qcloud:///ap-guangzhou-1/ins-node0001", n1.Spec.ProviderID)
 	assert.False(t, follower.LogContains("Successfully initialized node node-1"), "only the leader runs controllers")
+	assert.Zero(t, describeCalls(t, follower), "a standby replica does not call the cloud")
 
 	// The leader goes away; the follower takes the lease and does the work.
 	require.NoError(t, leader.Process.Stop())
@@ -88,8 +90,6 @@ func TestCCMLeaderElection(t *testing.T) {
 		}
 		return nil
 	})
-	before, err := fc.DescribeInstancesCalls(ctx)
-	require.NoError(t, err)
 	_, err = framework.RegisterNode(ctx, api.Client, "node-3", "10.0.2.11")
 	require.NoError(t, err)
 	n3 := waitInitialized(t, api.Client, "node-3")
@@ -101,10 +101,30 @@ func TestCCMLeaderElection(t *testing.T) {
 		}
 		return errorf("not logged")
 	})
-	after, err := fc.DescribeInstancesCalls(ctx)
+	// The new leader's own metrics and fakecloud's count agree that it asked the cloud.
+	asked := describeCalls(t, follower)
+	assert.Positive(t, asked, "the new leader asked fakecloud")
+	total, err := fc.DescribeInstancesCalls(ctx)
 	require.NoError(t, err)
-	assert.Greater(t, after, before, "the new leader asked fakecloud")
+	assert.GreaterOrEqual(t, total, asked)
 	code, body, err := follower.Get(ctx, "/healthz")
 	require.NoError(t, err)
 	assert.Equal(t, 200, code, body)
+}
+
+// describeCalls reads the successful DescribeInstances calls a CCM reports on /metrics.
+func describeCalls(t *testing.T, c *framework.CCM) int {
+	t.Helper()
+	code, body, err := c.Get(context.Background(), "/metrics")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	const series = `stratus_cloudapi_requests_total{action="DescribeInstances",result="success",service="cvm"} `
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, line)
+			return int(n)
+		}
+	}
+	return 0
 }
