@@ -50,3 +50,19 @@ func TestParseOtherProviderIsErrNotQcloud(t *testing.T) {
 	_, err = Parse("qcloud:///zone/")
 	assert.False(t, errors.Is(err, ErrNotQcloud), "a malformed qcloud id is not another provider's")
 }
+
+// FuzzParse: Parse never panics, and whatever it accepts formats back to the same string.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"qcloud:///ap-guangzhou-1/ins-node0001", "qcloud:///", "qcloud:////", "aws:///x/i-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if got := id.String(); got != s {
+			t.Fatalf("Parse(%q) = %+v, formats as %q", s, id, got)
+		}
+	})
+}
