@@ -31,8 +31,8 @@ type DataPlane struct {
 	DiskDevRoot string
 	// LoopbackPool is where listeners bind (default 127.240.0.0/16).
 	LoopbackPool netip.Prefix
-	// TargetMap translates target private IPs onto loopback (10.0.0.0/8 -> 127.0.0.0/8
-	// sends 10.0.1.11's traffic to 127.0.1.11).
+	// TargetMap translates target private IPs onto loopback (10.0.0.0/16 -> 127.10.0.0/16
+	// sends 10.0.1.11's traffic to 127.10.1.11); keep it clear of LoopbackPool.
 	TargetMap []clb.PrefixMap
 }
 

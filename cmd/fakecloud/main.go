@@ -55,7 +55,7 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
 	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
 	var targetMaps prefixMaps
-	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/8=127.0.0.0/8 (repeatable)")
+	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/16=127.10.0.0/16, outside the loopback pool (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

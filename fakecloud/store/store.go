@@ -98,6 +98,7 @@ func (s *Store) Open(dir string) error {
 				}
 				e.val = val
 				td.rows[string(k)] = &e
+				td.sorted = nil // a List before Open cached an empty order
 				s.seq = max(s.seq, e.Seq)
 				return nil
 			})

@@ -91,3 +91,19 @@ func TestWriteInViewIsRefused(t *testing.T) {
 	err := s.View(func(tx *Tx) error { return tbl.Put(tx, "a", &rec{}) })
 	assert.Error(t, err)
 }
+
+func TestListBeforeOpenDoesNotHideRestoredRows(t *testing.T) {
+	dir := t.TempDir()
+	s := New()
+	tbl := Register[rec](s, "recs")
+	require.NoError(t, s.Open(dir))
+	require.NoError(t, s.Update(func(tx *Tx) error { return tbl.Put(tx, "a", &rec{ID: "a"}) }))
+	require.NoError(t, s.Close())
+
+	s2 := New()
+	tbl2 := Register[rec](s2, "recs")
+	require.NoError(t, s2.View(func(tx *Tx) error { assert.Empty(t, tbl2.List(tx)); return nil }))
+	require.NoError(t, s2.Open(dir))
+	defer s2.Close()
+	require.NoError(t, s2.View(func(tx *Tx) error { assert.Len(t, tbl2.List(tx), 1); return nil }))
+}
