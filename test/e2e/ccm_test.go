@@ -197,9 +197,9 @@ func testUnmatchedNode(t *testing.T, env *ccmEnv) {
 	// It stays uninitialized and is not deleted, even once it looks NotReady to the
 	// lifecycle controller, and nothing crashes.
 	require.NoError(t, framework.SetNodeReady(ctx, env.client, "ghost", corev1.ConditionUnknown))
-	framework.Consistently(t, 8*time.Second, "node ghost to stay, uninitialized", detached(nodeCond(env.client, "ghost", func(n *corev1.Node) bool {
+	framework.Consistently(t, 8*time.Second, "node ghost to stay, uninitialized", nodeCond(env.client, "ghost", func(n *corev1.Node) bool {
 		return hasTaint(n, framework.UninitializedTaintKey) && n.Spec.ProviderID == "" && n.Labels[corev1.LabelTopologyZone] == ""
-	})))
+	}))
 	exited, _ := env.ccm.Process.Exited()
 	require.False(t, exited, "the CCM is still running")
 }
@@ -229,7 +229,7 @@ func testCloudErrors(t *testing.T, env *ccmEnv) {
 	id := run.InstanceIdSet[0]
 	_, err = framework.RegisterNode(ctx, env.client, "node-5", "10.0.3.50")
 	require.NoError(t, err)
-	framework.Consistently(t, 8*time.Second, "node-1 kept and node-5 uninitialized while the cloud fails", detached(func(ctx context.Context) error {
+	framework.Consistently(t, 8*time.Second, "node-1 kept and node-5 uninitialized while the cloud fails", func(ctx context.Context) error {
 		n1, err := env.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -245,7 +245,7 @@ func testCloudErrors(t *testing.T, env *ccmEnv) {
 			return errorf("node-5 initialized without the cloud: %v %q", n5.Spec.Taints, n5.Spec.ProviderID)
 		}
 		return nil
-	}))
+	})
 	during, err := env.fc.DescribeInstancesCalls(ctx)
 	require.NoError(t, err)
 	assert.Greater(t, during, before, "the CCM kept asking (and got errors)")

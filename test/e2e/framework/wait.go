@@ -69,19 +69,23 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond Condition
 // something does not happen (a Node is not deleted, an LB is not recreated).
 func Consistently(t testing.TB, d time.Duration, what string, cond Condition) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
+	// Each poll gets its own deadline rather than the window's: near the end of the window
+	// client-go's rate limiter refuses to wait ("would exceed context deadline") before the
+	// window's context is done, which would read as the condition failing.
+	deadline := time.Now().Add(d)
 	ticker := time.NewTicker(PollInterval)
 	defer ticker.Stop()
 	start := time.Now()
 	for {
-		if err := cond(ctx); err != nil && ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := cond(ctx)
+		cancel()
+		if err != nil {
 			t.Fatalf("%s stopped holding after %s: %v", what, time.Since(start).Round(time.Millisecond), err)
 		}
-		select {
-		case <-ctx.Done():
+		if time.Now().After(deadline) {
 			return
-		case <-ticker.C:
 		}
+		<-ticker.C
 	}
 }
