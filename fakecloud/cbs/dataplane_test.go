@@ -13,10 +13,13 @@ import (
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cbsapi "github.com/stratus-cloud/stratus/cloudapi/cbs"
+	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane/dataplanetest"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 const gib = int64(1) << 30
@@ -152,13 +155,12 @@ func TestDataPlaneComesBackAfterHostReboot(t *testing.T) {
 	require.NoError(t, dataplane.DetachUnder(dataDir))
 	require.NoError(t, os.RemoveAll(devBase))
 
-	// Nobody calls Start: the first CBS request brings the devices back.
+	// fakecloud starting on the same data dir brings the devices back before any request.
 	seed := exampleSeed(t)
 	seed.Instances[0].Local = true
-	e2 := newEnv(t, envOpts{seed: seed, dataDir: dataDir, clock: clk, noStart: true,
+	e2 := newEnv(t, envOpts{seed: seed, dataDir: dataDir, clock: clk,
 		dataPlane: &dataplane.Options{DevRoot: filepath.Join(devBase, dataplane.InstancePlaceholder)}})
-	_, err := os.Lstat(link)
-	require.ErrorIs(t, err, os.ErrNotExist)
+	assertBlockDevice(t, link, 10*gib)
 	assert.Equal(t, cbsapi.DiskStateAttached, e2.get(id).DiskState)
 	assertBlockDevice(t, link, 10*gib)
 	assert.Equal(t, []byte("before the reboot"), readDev(t, link, 0, 17))
@@ -244,10 +246,8 @@ func TestDataPlaneHugeDisk(t *testing.T) {
 }
 
 func TestDataPlaneNeedsADataDir(t *testing.T) {
-	e := newEnv(t, envOpts{noStart: true, dataPlane: &dataplane.Options{DevRoot: t.TempDir()}})
-	require.Error(t, e.mod.Start(), "an in-memory cloud has nowhere to keep disk images")
-	_, err := e.cbs.CreateDisks(e.ctx, &cbsapi.CreateDisksRequest{DiskType: cbsapi.DiskTypePremium,
-		Placement: &cbsapi.Placement{Zone: zone1}, DiskSize: cloudapi.Int64(10)})
-	requireCode(t, err, "InternalError.ComponentError")
-	assert.Empty(t, e.allDisks())
+	// An in-memory cloud has nowhere to keep disk images: fakecloud refuses to start.
+	_, err := fakecloud.New(fakecloud.Config{Seed: exampleSeed(t), RateLimit: -1,
+		Modules: []func(*api.World) api.Module{vpc.New, cvm.New, cbs.WithOptions(cbs.Options{DataPlane: &dataplane.Options{DevRoot: t.TempDir()}})}})
+	require.ErrorContains(t, err, "data dir")
 }

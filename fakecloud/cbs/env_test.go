@@ -5,9 +5,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,6 +18,7 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/fakecloudtest"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
@@ -31,24 +30,9 @@ const (
 )
 
 // clock is a settable fake clock shared by fakecloud and the client's signer.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = fakecloudtest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return fakecloudtest.NewClock() }
 
 type envOpts struct {
 	seed      *api.Seed
@@ -57,7 +41,6 @@ type envOpts struct {
 	dataDir   string
 	dataPlane *dataplane.Options
 	clock     *clock
-	noStart   bool // leave the data plane to start on the first request
 }
 
 type env struct {
@@ -110,10 +93,7 @@ func newEnvWith(t testing.TB, o envOpts, opts cbs.Options) *env {
 			return e.mod
 		}},
 	})
-	require.NoError(t, err)
-	if !o.noStart {
-		require.NoError(t, e.mod.Start())
-	}
+	require.NoError(t, err) // fakecloud.New starts the data plane
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() { srv.Close(); _ = c.Close() })
 	id, key := c.Credentials()

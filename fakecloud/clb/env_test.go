@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +16,14 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/fakecloudtest"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 // clock is a settable fake clock shared by fakecloud and the client's signer.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = fakecloudtest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return fakecloudtest.NewClock() }
 
 // The test world: VPC vpc-main (10.0.0.0/16) with a subnet in each of two zones and three
 // instances, and VPC vpc-other with one instance, to test cross-VPC refusals.

@@ -4,9 +4,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,27 +13,13 @@ import (
 	vpcapi "github.com/stratus-cloud/stratus/cloudapi/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/fakecloudtest"
 )
 
 // clock is a settable fake clock shared by fakecloud and the client's signer.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = fakecloudtest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return fakecloudtest.NewClock() }
 
 type env struct {
 	cloud *fakecloud.Cloud
