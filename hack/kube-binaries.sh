@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kube_mod="$root/test/kube"
-binaries=(kube-apiserver kube-proxy)
+binaries=(kube-apiserver kube-proxy kube-scheduler kube-controller-manager)
 
 print_only=false
 case "${1:-}" in

@@ -1,0 +1,15 @@
+// Command kube-scheduler is the upstream Kubernetes scheduler, built from
+// k8s.io/kubernetes at the version pinned in test/kube/go.mod so the local
+// sandbox schedules Pods with the real thing. It adds nothing of its own.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewSchedulerCommand()))
+}
