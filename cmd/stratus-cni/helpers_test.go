@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/stratus-cloud/stratus/cni/nstest"
+	"github.com/stratus-cloud/stratus/internal/testcap"
 )
 
 // binDir holds the plugin built once by TestMain; skipReason is set when the
@@ -53,7 +54,7 @@ func runMain(m *testing.M) int {
 func requireNS(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
-		t.Skipf("SKIPPING network namespace test: %s", skipReason)
+		testcap.Missing(t, "network namespace test: %s", skipReason)
 	}
 }
 

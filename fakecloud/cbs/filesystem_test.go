@@ -13,6 +13,7 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cbsapi "github.com/stratus-cloud/stratus/cloudapi/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane/dataplanetest"
+	"github.com/stratus-cloud/stratus/internal/testcap"
 )
 
 // mount mounts dev on a fresh directory and unmounts it when the test ends.
@@ -31,7 +32,7 @@ func TestFilesystemOnDisk(t *testing.T) {
 	dataplanetest.RequireLoopDevices(t)
 	mkfs, err := exec.LookPath("mkfs.ext4")
 	if err != nil {
-		t.Skipf("SKIPPING filesystem test: mkfs.ext4 not installed (Debian package e2fsprogs): %v", err)
+		testcap.Missing(t, "filesystem test: mkfs.ext4 not installed (apt-get install -y e2fsprogs): %v", err)
 	}
 	dataDir, devBase := t.TempDir(), t.TempDir()
 	dataplanetest.CleanupLoops(t, dataDir)

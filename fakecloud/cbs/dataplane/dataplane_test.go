@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/stratus-cloud/stratus/internal/testcap"
 )
 
 const mib = int64(1) << 20
@@ -33,11 +35,9 @@ func newTestPlane(t *testing.T) (p *Plane, dataDir, devRoot string) {
 // cannot import.
 func requireLoopDevices(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("SKIPPING data-plane test: needs root to create loop devices (euid %d)", os.Geteuid())
-	}
+	testcap.Root(t, "loop devices (CBS data plane)")
 	if err := Available(); err != nil {
-		t.Skipf("SKIPPING data-plane test: loop devices unavailable: %v", err)
+		testcap.Missing(t, "CBS data-plane test: loop devices unavailable: %v", err)
 	}
 }
 

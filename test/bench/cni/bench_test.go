@@ -21,6 +21,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/stratus-cloud/stratus/cni/nstest"
+	"github.com/stratus-cloud/stratus/internal/testcap"
 )
 
 const (
@@ -38,11 +39,11 @@ type sample struct{ add, del []time.Duration }
 
 func BenchmarkPodLifecycle(b *testing.B) {
 	if why := nstest.Usable(); why != "" {
-		b.Skipf("SKIPPING CNI benchmark: %s", why)
+		testcap.Missing(b, "CNI benchmark: %s", why)
 	}
 	for _, p := range []string{"bridge", "host-local"} {
 		if _, err := os.Stat(filepath.Join(refBinDir, p)); err != nil {
-			b.Skipf("SKIPPING CNI benchmark: reference plugin %s/%s is absent (apt-get install -y containernetworking-plugins): %v", refBinDir, p, err)
+			testcap.Missing(b, "CNI benchmark: reference plugin %s/%s is absent (apt-get install -y containernetworking-plugins): %v", refBinDir, p, err)
 		}
 	}
 	rounds := 1

@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/stratus-cloud/stratus/internal/testcap"
 )
 
 // Netns is a network namespace created for one test, joined to the host by a veth pair on
@@ -23,14 +24,9 @@ type Netns struct {
 // available; creating namespaces and programming iptables in them needs both.
 func RequireNetworkAdmin(t testing.TB) {
 	t.Helper()
-	if uid := os.Geteuid(); uid != 0 {
-		t.Skipf("SKIPPED: needs root to create network namespaces and program iptables (running as uid %d)", uid)
-	}
-	for _, tool := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED: %s not installed (Debian packages iproute2, iptables): %v", tool, err)
-		}
-	}
+	testcap.Root(t, "network namespaces and iptables")
+	testcap.Tool(t, "ip", "iproute2")
+	testcap.Tool(t, "iptables", "iptables")
 }
 
 // NewNetns creates a namespace and its veth link; t.Cleanup deletes both. The /30 is

@@ -4,21 +4,20 @@
 package dataplanetest
 
 import (
-	"os"
 	"testing"
 
 	"github.com/stratus-cloud/stratus/fakecloud/cbs/dataplane"
+	"github.com/stratus-cloud/stratus/internal/testcap"
 )
 
 // RequireLoopDevices skips t, loudly, when this machine cannot create loop devices (not
-// root, or no /dev/loop-control); everywhere else the data-plane tests run for real.
+// root, or no /dev/loop-control), and fails it under CI=true; everywhere else the
+// data-plane tests run for real.
 func RequireLoopDevices(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("SKIPPING data-plane test: needs root to create loop devices (euid %d)", os.Geteuid())
-	}
+	testcap.Root(t, "loop devices (CBS data plane)")
 	if err := dataplane.Available(); err != nil {
-		t.Skipf("SKIPPING data-plane test: loop devices unavailable: %v", err)
+		testcap.Missing(t, "CBS data-plane test: loop devices unavailable: %v", err)
 	}
 }
 
