@@ -31,6 +31,10 @@ type DataPlane struct {
 	DiskDevRoot string
 	// LoopbackPool is where listeners bind (default 127.240.0.0/16).
 	LoopbackPool netip.Prefix
+	// PublicPool is where public load balancers get their VIPs (default 198.18.0.0/16). A
+	// loopback prefix outside LoopbackPool (127.241.0.0/24, say) makes each public VIP
+	// answer on this machine at the very address the API and a Service's EXTERNAL-IP show.
+	PublicPool netip.Prefix
 	// TargetMap translates target private IPs onto loopback (10.0.0.0/16 -> 127.10.0.0/16
 	// sends 10.0.1.11's traffic to 127.10.1.11); keep it clear of LoopbackPool.
 	TargetMap []clb.PrefixMap
@@ -41,7 +45,7 @@ func dataPlaneModules(dataDir string, dp DataPlane) ([]func(*api.World) api.Modu
 	if dataDir == "" {
 		return nil, errors.New("the data plane needs a data dir for disk images")
 	}
-	lbOpts := clb.Options{DataPlane: true, LoopbackPool: dp.LoopbackPool, TargetMap: dp.TargetMap}
+	lbOpts := clb.Options{DataPlane: true, LoopbackPool: dp.LoopbackPool, PublicPool: dp.PublicPool, TargetMap: dp.TargetMap}
 	if err := lbOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("load balancer data plane: %w", err)
 	}

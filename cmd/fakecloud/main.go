@@ -54,6 +54,7 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	dataPlane := fs.Bool("dataplane", false, "make resources real on this machine: listeners proxy on loopback, attached disks of local instances become loop devices (needs root)")
 	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
 	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
+	lbPublicPool := fs.String("lb-public-pool", "", "with --dataplane: prefix public load balancer VIPs come from (default 198.18.0.0/16); a loopback prefix outside --lb-loopback-pool, e.g. 127.241.0.0/24, makes the VIP itself answer on this machine")
 	var targetMaps prefixMaps
 	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/16=127.10.0.0/16, outside the loopback pool (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +70,11 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 			return fmt.Errorf("--lb-loopback-pool: %w", err)
 		}
 		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps}
+		if *lbPublicPool != "" {
+			if cfg.DataPlane.PublicPool, err = netip.ParsePrefix(*lbPublicPool); err != nil {
+				return fmt.Errorf("--lb-public-pool: %w", err)
+			}
+		}
 	}
 	if *seedPath != "" {
 		seed, err := fakecloud.LoadSeed(*seedPath)

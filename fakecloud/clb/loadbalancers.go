@@ -187,7 +187,7 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 			} else if lb.Vip, err = m.allocPublicVIP(in.Vip, public); err != nil {
 				return err
 			}
-			if lb.LoopbackVip, err = m.allocLoopbackVIP(loopback); err != nil {
+			if lb.LoopbackVip, err = m.allocLoopbackVIP(lb.Vip, loopback); err != nil {
 				return err
 			}
 			created = append(created, lb)
@@ -400,6 +400,8 @@ func (m *Module) lbMatches(in *clb.DescribeLoadBalancersRequest, filters []lbFil
 		return false
 	case in.MasterZone != "" && in.MasterZone != m.zoneID(lb.Zone) && in.MasterZone != lb.Zone:
 		return false
+	case in.SecurityGroup != "" && !slices.Contains(lb.SecurityGroups, in.SecurityGroup):
+		return false
 	}
 	for i := range filters {
 		if !filters[i].match(m, lb) {
@@ -425,6 +427,7 @@ func (m *Module) lbView(lb *LoadBalancer, r *api.Request) clb.LoadBalancer {
 		Tags:             append([]clb.TagInfo{}, lb.Tags...),
 		AddressIPVersion: lb.AddressIPVersion,
 		VipIsp:           lb.VipIsp,
+		SecureGroups:     append([]string{}, lb.SecurityGroups...),
 	}
 	if z, ok := m.w.Zone(lb.Zone); ok {
 		id, _ := strconv.ParseUint(z.ID, 10, 64)
@@ -465,6 +468,9 @@ func (m *Module) deleteLoadBalancer(r *api.Request) (any, error) {
 				if err := vpc.ReleaseIP(tx, lb.SubnetId, lb.Vip); err != nil {
 					return err
 				}
+			}
+			if err := vpc.BindSecurityGroups(tx, lb.LoadBalancerId, "SecurityGroups", nil); err != nil {
+				return err
 			}
 			if err := m.lbs.Delete(tx, lb.LoadBalancerId); err != nil {
 				return err

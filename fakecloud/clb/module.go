@@ -44,7 +44,9 @@ type Options struct {
 	// DataPlaneOptions tune the proxy (dial and idle timeouts).
 	DataPlaneOptions dataplane.Options
 	// PublicPool is where OPEN load balancers get their VIPs (default 198.18.0.0/16,
-	// which no public network routes and cvm's public pools do not use).
+	// which no public network routes and cvm's public pools do not use). A loopback prefix
+	// (outside LoopbackPool and the TargetMap) makes the data plane serve each public VIP
+	// on that very address, so the IP a user is shown answers on this machine.
 	PublicPool netip.Prefix
 	// LoopbackPool is where the data plane addresses of load balancers come from
 	// (default 127.240.0.0/16).
@@ -83,9 +85,15 @@ func (o *Options) defaults() error {
 	if !o.PublicPool.Addr().Is4() {
 		return fmt.Errorf("clb: public pool %s is not IPv4", o.PublicPool)
 	}
+	if o.PublicPool.Addr().IsLoopback() && o.PublicPool.Overlaps(o.LoopbackPool) {
+		return fmt.Errorf("clb: public pool %s overlaps the loopback pool %s", o.PublicPool, o.LoopbackPool)
+	}
 	for _, pm := range o.TargetMap {
 		if !pm.From.Addr().Is4() || !pm.To.Addr().Is4() || pm.From.Bits() != pm.To.Bits() || !pm.To.Addr().IsLoopback() || pm.To.Bits() < 8 {
 			return fmt.Errorf("clb: target map %s -> %s must map IPv4 prefixes of equal length onto loopback", pm.From, pm.To)
+		}
+		if pm.To.Overlaps(o.PublicPool) {
+			return fmt.Errorf("clb: target map %s -> %s overlaps the public pool %s", pm.From, pm.To, o.PublicPool)
 		}
 	}
 	if o.HealthTimeUnit <= 0 {
@@ -183,6 +191,10 @@ func (m *Module) API() api.Service {
 		"BatchDeregisterTargets": m.batchDeregisterTargets,
 		"DescribeTargets":        m.describeTargets,
 		"DescribeTaskStatus":     m.describeTaskStatus,
+
+		"SetLoadBalancerSecurityGroups": m.setLoadBalancerSecurityGroups,
+		"DeleteLoadBalancerListeners":   m.deleteLoadBalancerListeners,
+		"BatchModifyTargetWeight":       m.batchModifyTargetWeight,
 	}}
 }
 

@@ -18,6 +18,7 @@ type Module struct {
 // New registers the VPC tables in w's store and returns the module.
 func New(w *api.World) api.Module {
 	registerAll(w.Store)
+	SecurityGroups(w.Store)
 	return &Module{w: w}
 }
 
@@ -32,6 +33,12 @@ func (m *Module) API() api.Service {
 		"DescribeRouteTables": m.describeRouteTables,
 		"CreateRoutes":        m.createRoutes,
 		"DeleteRoutes":        m.deleteRoutes,
+
+		"CreateSecurityGroup":           m.createSecurityGroup,
+		"DescribeSecurityGroups":        m.describeSecurityGroups,
+		"DeleteSecurityGroup":           m.deleteSecurityGroup,
+		"DescribeSecurityGroupPolicies": m.describeSecurityGroupPolicies,
+		"ModifySecurityGroupPolicies":   m.modifySecurityGroupPolicies,
 	}}
 }
 
