@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -51,6 +52,8 @@ type Engine struct {
 
 	genMu sync.Mutex
 	gens  map[types.UID]int // token generation after a rolled-back creation
+
+	endpoints atomic.Pointer[func(*v1.Service) (map[string]int, error)]
 }
 
 var _ cloudprovider.LoadBalancer = (*Engine)(nil)
@@ -69,12 +72,20 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:   cfg,
 		cache: newCache(cfg.Backend, cfg.Settings.ClusterID, cfg.CacheMaxAge, cfg.Now),
 		gens:  map[types.UID]int{},
-	}, nil
+	}
+	if cfg.Endpoints != nil {
+		e.SetEndpoints(cfg.Endpoints)
+	}
+	return e, nil
 }
+
+// SetEndpoints sets Config.Endpoints after New: a controller manager hands out its
+// informers only once the cloud provider is built.
+func (e *Engine) SetEndpoints(f func(*v1.Service) (map[string]int, error)) { e.endpoints.Store(&f) }
 
 // GetLoadBalancerName is the name a load balancer created for svc gets.
 func (e *Engine) GetLoadBalancerName(_ context.Context, _ string, svc *v1.Service) string {
@@ -222,11 +233,12 @@ func (e *Engine) sync(ctx context.Context, svc *v1.Service, nodes []*v1.Node, cr
 func (e *Engine) resolve(svc *v1.Service, nodes []*v1.Node) (*Spec, error) {
 	in := Input{Service: svc, Nodes: nodes, NodeID: e.cfg.NodeID}
 	if NeedsEndpoints(svc) {
-		if e.cfg.Endpoints == nil {
+		count := e.endpoints.Load()
+		if count == nil {
 			return nil, &InvalidServiceError{Service: key(svc), Errs: []error{fmt.Errorf("annotations %s and %s need the EndpointSlice informer, which this controller does not run",
 				AnnotationLocalOnlyBindNodeWithPod, AnnotationLocalWeightedBalance)}}
 		}
-		eps, err := e.cfg.Endpoints(svc)
+		eps, err := (*count)(svc)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: count endpoints per node: %w", key(svc), err)
 		}

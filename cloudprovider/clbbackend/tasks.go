@@ -313,4 +313,3 @@ func (r *readiness) finish(id string, res readyResult) {
 	delete(r.misses, id)
 	delete(r.polls, id)
 }
-

@@ -26,7 +26,7 @@ import (
 //	endpoint: http://127.0.0.1:8090     # empty: the real cloud
 //	credentialsFile: /etc/stratus/credentials.yaml   # else STRATUS_SECRET_ID / STRATUS_SECRET_KEY
 //	routeTableId: rtb-stratus1
-//	loadBalancer: {defaultMode: nodeport, internalSubnetId: subnet-gz1}
+//	loadBalancer: {defaultMode: nodeport, internalSubnetId: subnet-gz1, cacheMaxAge: 10m}
 //	instances: {batching: true, cacheTTL: 10s, metadataMaxAge: 2m, batchWindow: 5ms}
 //	api: {rateLimit: 20}
 type Config struct {
@@ -55,6 +55,10 @@ type LoadBalancerConfig struct {
 	// InternetChargeType and InternetMaxBandwidthOut configure public load balancers.
 	InternetChargeType      string `json:"internetChargeType,omitempty"`
 	InternetMaxBandwidthOut *int64 `json:"internetMaxBandwidthOut,omitempty"`
+	// CacheMaxAge is how long the cache of this cluster's load balancers is trusted
+	// before it is read again from the cloud (default 10m), which also repairs changes
+	// made to them by hand.
+	CacheMaxAge *metav1.Duration `json:"cacheMaxAge,omitempty"`
 }
 
 // InstancesConfig tunes instance lookups.
@@ -176,6 +180,10 @@ func (c *Config) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(lb.Child("internetMaxBandwidthOut"), *v, "must not be negative"))
 	}
 
+	if d := c.LoadBalancer.CacheMaxAge; d != nil && d.Duration < time.Minute {
+		errs = append(errs, field.Invalid(lb.Child("cacheMaxAge"), d.Duration.String(), "must be at least 1m"))
+	}
+
 	inst := field.NewPath("instances")
 	if d := c.Instances.CacheTTL; d != nil && d.Duration <= 0 {
 		errs = append(errs, field.Invalid(inst.Child("cacheTTL"), d.Duration.String(), "must be positive"))
@@ -249,6 +257,17 @@ func (c *Config) MetadataMaxAge() time.Duration {
 		return max(DefaultMetadataMaxAge, c.CacheTTL())
 	}
 	return c.Instances.MetadataMaxAge.Duration
+}
+
+// DefaultLBCacheMaxAge is loadBalancer.cacheMaxAge's default.
+const DefaultLBCacheMaxAge = 10 * time.Minute
+
+// LBCacheMaxAge reports loadBalancer.cacheMaxAge with its default.
+func (c *Config) LBCacheMaxAge() time.Duration {
+	if c.LoadBalancer.CacheMaxAge == nil {
+		return DefaultLBCacheMaxAge
+	}
+	return c.LoadBalancer.CacheMaxAge.Duration
 }
 
 // RateLimit reports api.rateLimit (0 lets the client take its default).

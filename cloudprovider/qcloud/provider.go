@@ -3,6 +3,7 @@ package qcloud
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/cloudprovider/instancelookup"
 	"github.com/stratus-cloud/stratus/cloudprovider/metrics"
+	"github.com/stratus-cloud/stratus/loadbalancer"
 )
 
 // ProviderName is the --cloud-provider value.
@@ -40,6 +42,8 @@ type Options struct {
 	API instancelookup.API
 	// Now replaces the clock of the instance cache (tests).
 	Now func() time.Time
+	// LoadBalancerBackend replaces the CLB binding of the load balancer engine (tests).
+	LoadBalancerBackend loadbalancer.Backend
 }
 
 // Cloud is the qcloud provider.
@@ -48,23 +52,28 @@ type Cloud struct {
 	lookup    *instancelookup.Lookup
 	instances *instances
 	zones     *zones
+	lb        *loadbalancer.Engine
+
+	kubeMu sync.Mutex
+	kube   kubernetes.Interface
+	stop   <-chan struct{}
 }
 
 var _ cloudprovider.Interface = (*Cloud)(nil)
 
 // New builds the provider from a loaded Config.
 func New(cfg *Config, opts Options) (*Cloud, error) {
+	client, clientErr := cloudapi.New(cloudapi.Config{
+		Endpoint:    cfg.Endpoint,
+		Region:      cfg.Region,
+		Credentials: cfg.Credentials(),
+		RateLimit:   cfg.RateLimit(),
+		Hooks:       append([]cloudapi.CallHook{metrics.Hook}, opts.Hooks...),
+	})
 	api := opts.API
 	if api == nil {
-		client, err := cloudapi.New(cloudapi.Config{
-			Endpoint:    cfg.Endpoint,
-			Region:      cfg.Region,
-			Credentials: cfg.Credentials(),
-			RateLimit:   cfg.RateLimit(),
-			Hooks:       append([]cloudapi.CallHook{metrics.Hook}, opts.Hooks...),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("qcloud: cloud API client: %w", err)
+		if clientErr != nil {
+			return nil, fmt.Errorf("qcloud: cloud API client: %w", clientErr)
 		}
 		api = cvmAPI{c: cvm.New(client)}
 	}
@@ -80,6 +89,15 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 	c := &Cloud{cfg: cfg, lookup: lookup}
 	c.instances = &instances{lookup: lookup, region: cfg.Region, vpcID: cfg.VpcID}
 	c.zones = &zones{instances: c.instances}
+	switch {
+	case opts.LoadBalancerBackend != nil || clientErr == nil:
+		if err := c.newLoadBalancer(client, opts.LoadBalancerBackend); err != nil {
+			return nil, err
+		}
+	default:
+		// Only tests inject an instance API without credentials for a real client.
+		klog.InfoS("No cloud API client: load balancers are not served", "err", clientErr)
+	}
 	// Never log the credentials: only which secret id (its String redacts all but a prefix).
 	klog.InfoS("qcloud provider configured", "region", cfg.Region, "vpc", cfg.VpcID, "cluster", cfg.ClusterID,
 		"endpoint", cfg.Endpoint, "credentials", cfg.Credentials().String(), "batching", cfg.Batching(),
@@ -105,6 +123,10 @@ func (c *Cloud) SetKubeClient(client kubernetes.Interface, stop <-chan struct{})
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "qcloud-cloud-provider"})
 	c.instances.setRecorder(recorder)
 	c.zones.setClient(client)
+	c.setKube(client)
+	c.kubeMu.Lock()
+	c.stop = stop
+	c.kubeMu.Unlock()
 	go func() {
 		<-stop
 		broadcaster.Shutdown()
@@ -114,8 +136,13 @@ func (c *Cloud) SetKubeClient(client kubernetes.Interface, stop <-chan struct{})
 // Config returns the loaded cloud-config.
 func (c *Cloud) Config() *Config { return c.cfg }
 
-// LoadBalancer is not served yet.
-func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return nil, false }
+// LoadBalancer serves Services of type LoadBalancer with CLB load balancers.
+func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) {
+	if c.lb == nil {
+		return nil, false
+	}
+	return c.lb, true
+}
 
 // Instances is the legacy interface; InstancesV2 replaces it.
 func (c *Cloud) Instances() (cloudprovider.Instances, bool) { return nil, false }
