@@ -27,15 +27,20 @@ type estimate struct{ v atomic.Int64 }
 
 func (e *estimate) get() time.Duration { return time.Duration(e.v.Load()) }
 
-// observe records that a task was found done after elapsed, on its n-th poll.
+// observe records that a task was found done after elapsed, on its n-th poll. One slow
+// observation (a poll that waited for the client's rate limit) moves the estimate a
+// quarter of the way, never more than doubling it.
 func (e *estimate) observe(elapsed time.Duration, polls int) {
 	for {
 		old := e.v.Load()
 		next := int64(elapsed)
-		if polls == 1 {
+		switch {
+		case polls == 1:
 			// Done at the first look: it may have been done earlier. Look a little sooner
 			// next time.
 			next = old * 9 / 10
+		case old > 0:
+			next = min(old+(int64(elapsed)-old)/4, 2*old)
 		}
 		if e.v.CompareAndSwap(old, next) {
 			return

@@ -9,7 +9,11 @@
 // LoopbackVIP), a target's private IP onto itself when it is a loopback address, through
 // Options.TargetMap, or onto 127.0.0.1 for an instance marked Local. Targets that map
 // nowhere, and instances that are not RUNNING, get no traffic. The data plane never binds
-// or connects anywhere else.
+// or connects anywhere else. A public load balancer's VIP from a loopback PublicPool is
+// served at that very address. Security groups bound with SetLoadBalancerSecurityGroups
+// (public load balancers only, as documented) filter clients: the first inbound rule that
+// matches a client's address, protocol and the listener's port decides, and no match
+// refuses (reset before any byte reaches a target; a UDP datagram is dropped).
 //
 // Writes are asynchronous as in the cloud: each answers a RequestId that DescribeTaskStatus
 // reports running until World.Delays.LBTask has passed, and until then the load balancer
