@@ -13,9 +13,9 @@ import (
 // cache holds the load balancers the engine works with, as it last saw or made them: all
 // that this cluster owns (read with one Backend.List when the cache is built) plus the
 // adopted ones it has read since. It is what makes an unchanged Service cost no cloud
-// call. It is rebuilt when it is older than maxAge, when the engine invalidates it (an
-// error it cannot attribute), and a single load balancer is read again after a write to
-// it failed or its state contradicted the cache.
+// call. It is rebuilt when it is older than maxAge (which also repairs changes made by
+// hand), and a single load balancer is read again after a write to it failed or the
+// cloud contradicted the cache (ErrStale).
 type cache struct {
 	backend Backend
 	cluster string
@@ -146,17 +146,4 @@ func (c *cache) forget(id string) {
 	defer c.mu.Unlock()
 	delete(c.lbs, id)
 	delete(c.stale, id)
-}
-
-// invalidate makes the next ensure rebuild the whole cache.
-func (c *cache) invalidate() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.built = false
-}
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.lbs)
 }

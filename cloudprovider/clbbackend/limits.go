@@ -10,8 +10,6 @@ const (
 	maxDescribeLoadBalancerIDs = 20
 	// DescribeLoadBalancers / DescribeSecurityGroups: "Limit: default 20, maximum 100".
 	maxPageLimit = 100
-	// DeleteLoadBalancer: "LoadBalancerIds: at most 20".
-	maxDeleteLoadBalancerIDs = 20
 	// BatchRegisterTargets / BatchDeregisterTargets / BatchModifyTargetWeight: "up to 500
 	// servers can be bound in a batch".
 	maxBatchTargets = 500

@@ -11,9 +11,6 @@ import (
 	"github.com/stratus-cloud/stratus/loadbalancer"
 )
 
-// checkPing is what a UDP listener checks by default: the target's host answers.
-const checkPing = "PING"
-
 // toHealthCheck is the wire form of hc for a listener of protocol p.
 func toHealthCheck(p loadbalancer.Protocol, hc loadbalancer.HealthCheck) *clb.HealthCheck {
 	out := &clb.HealthCheck{

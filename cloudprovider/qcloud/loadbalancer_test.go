@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
@@ -36,7 +37,9 @@ func TestLoadBalancerAgainstFakecloud(t *testing.T) {
 		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: v1.ServiceExternalTrafficPolicyLocal, HealthCheckNodePort: 32100,
 			Ports: []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80, NodePort: 30080}}},
 	}
-	kube := fake.NewClientset(svc.DeepCopy())
+	ns := []*v1.Node{lbNode("node-1", "ins-node0001"), lbNode("node-2", "ins-node0002")}
+	// The Nodes exist in the cluster: the endpoint watcher resyncs with the informer's.
+	kube := fake.NewClientset(svc.DeepCopy(), ns[0].DeepCopy(), ns[1].DeepCopy())
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
 	c.SetKubeClient(kube, stop)
@@ -47,7 +50,6 @@ func TestLoadBalancerAgainstFakecloud(t *testing.T) {
 
 	lbi, ok := c.LoadBalancer()
 	require.True(t, ok)
-	ns := []*v1.Node{lbNode("node-1", "ins-node0001"), lbNode("node-2", "ins-node0002")}
 
 	// The pods run on node-1 only.
 	slice := &discoveryv1.EndpointSlice{
@@ -59,7 +61,8 @@ func TestLoadBalancerAgainstFakecloud(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		got, _ := factory.Discovery().V1().EndpointSlices().Lister().EndpointSlices("default").Get("web-1")
-		return got != nil
+		nodes, _ := factory.Core().V1().Nodes().Lister().List(labels.Everything())
+		return got != nil && len(nodes) == 2
 	}, 5*time.Second, 10*time.Millisecond)
 
 	st, err := lbi.EnsureLoadBalancer(ctx, "kubernetes", svc, ns)
@@ -90,10 +93,6 @@ func TestLoadBalancerAgainstFakecloud(t *testing.T) {
 	assert.Equal(t, lbID, got.Annotations[loadbalancer.AnnotationLoadBalancerID], "the read-only TKE annotation is written")
 
 	// The pod moves to node-2: the watcher moves the target without the service controller.
-	_, err = kube.CoreV1().Nodes().Create(ctx, ns[0], metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = kube.CoreV1().Nodes().Create(ctx, ns[1], metav1.CreateOptions{})
-	require.NoError(t, err)
 	slice.Endpoints[0].NodeName = ptr.To("node-2")
 	_, err = kube.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{})
 	require.NoError(t, err)

@@ -126,7 +126,9 @@ func TestSecurityGroupInUseIsNotDeleted(t *testing.T) {
 	e := newEnv(t, nil, "")
 	sg := e.createSG(t, "bound")
 	w := e.cloud.World()
-	require.NoError(t, w.Store.Update(func(tx *store.Tx) error { return vpc.BindSecurityGroups(tx, "lb-test0001", "SecurityGroups", []string{sg}) }))
+	require.NoError(t, w.Store.Update(func(tx *store.Tx) error {
+		return vpc.BindSecurityGroups(tx, "lb-test0001", "SecurityGroups", []string{sg})
+	}))
 	_, err := e.vpc.DeleteSecurityGroup(context.Background(), &vpcapi.DeleteSecurityGroupRequest{SecurityGroupId: sg})
 	assert.Equal(t, cloudapi.CodeResourceInUse, code(err), "%v", err)
 
@@ -134,7 +136,9 @@ func TestSecurityGroupInUseIsNotDeleted(t *testing.T) {
 	_, err = e.vpc.DeleteSecurityGroup(context.Background(), &vpcapi.DeleteSecurityGroupRequest{SecurityGroupId: sg})
 	require.NoError(t, err, "unbound, it can go")
 
-	err = w.Store.Update(func(tx *store.Tx) error { return vpc.BindSecurityGroups(tx, "lb-test0001", "SecurityGroups", []string{"sg-nothere1"}) })
+	err = w.Store.Update(func(tx *store.Tx) error {
+		return vpc.BindSecurityGroups(tx, "lb-test0001", "SecurityGroups", []string{"sg-nothere1"})
+	})
 	require.Error(t, err)
 	assert.Equal(t, "InvalidSecurityGroupID.NotFound", api.AsError(err).Code)
 }

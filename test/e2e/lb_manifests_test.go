@@ -62,7 +62,10 @@ func TestServiceManifestsServerDryRun(t *testing.T) {
 
 				created.UID = "00000000-0000-0000-0000-000000000001" // a dry run assigns none
 				spec, err := loadbalancer.Resolve(loadbalancer.Input{Service: created, Nodes: []*v1.Node{node},
-					NodeID: func(n *v1.Node) (string, bool) { id, err := providerid.Parse(n.Spec.ProviderID); return id.InstanceID, err == nil },
+					NodeID: func(n *v1.Node) (string, bool) {
+						id, err := providerid.Parse(n.Spec.ProviderID)
+						return id.InstanceID, err == nil
+					},
 					Endpoints: map[string]int{"n1": 1}}, clbbackend.Settings("e2e"))
 				require.NoError(t, err)
 				assert.Len(t, spec.Listeners, len(created.Spec.Ports))

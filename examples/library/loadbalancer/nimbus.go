@@ -27,7 +27,9 @@ type Nimbus struct {
 var _ lb.Backend = (*Nimbus)(nil)
 
 // NewNimbus returns an empty cloud.
-func NewNimbus() *Nimbus { return &Nimbus{lbs: map[string]*lb.LoadBalancer{}, tokens: map[string]string{}} }
+func NewNimbus() *Nimbus {
+	return &Nimbus{lbs: map[string]*lb.LoadBalancer{}, tokens: map[string]string{}}
+}
 
 // NodeID is how Nimbus names a node's machine: its providerID "nimbus://<machine>".
 func NodeID(n *v1.Node) (string, bool) {
