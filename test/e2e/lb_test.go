@@ -62,7 +62,6 @@ type lbEnv struct {
 
 func startLBEnv(t *testing.T, registered ...string) *lbEnv {
 	t.Helper()
-	framework.RequireNetworkAdmin(t) // listeners bind low ports on loopback addresses
 	n := framework.NewLBNetwork(t)
 	etcd := framework.StartEtcd(t)
 	api := framework.StartAPIServer(t, etcd)
