@@ -392,6 +392,34 @@ func TestLoadBalancerL4(t *testing.T) {
 		env.answeredBy("node-3 to come back", client, addr(9090), false, "node-1", "node-3", "node-4")
 	})
 
+	t.Run("CloudErrorIsAnEventAndLeavesNothing", func(t *testing.T) {
+		bad := lbService("broken", v1.ServicePort{Name: "http", Protocol: v1.ProtocolTCP, Port: 8081})
+		bad.Annotations[loadbalancer.AnnotationInternalSubnet] = "subnet-nothere1"
+		created, err := env.client.CoreV1().Services("default").Create(env.ctx, bad, metav1.CreateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, lbTimeout, "a Warning event with the cloud's code and message", func(ctx context.Context) error {
+			events, err := env.client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Service,involvedObject.name=broken,reason=SyncLoadBalancerFailed"})
+			if err != nil {
+				return err
+			}
+			for _, e := range events.Items {
+				if e.Type == v1.EventTypeWarning && strings.Contains(e.Message, "InvalidParameter.SubnetIdNotFound") && strings.Contains(e.Message, "subnet-nothere1") {
+					return nil
+				}
+			}
+			return errorf("events: %v", events.Items)
+		})
+		assert.Empty(t, env.clbs(string(created.UID)), "nothing was made")
+		require.NoError(t, env.client.CoreV1().Services("default").Delete(env.ctx, "broken", metav1.DeleteOptions{}))
+		framework.Eventually(t, lbTimeout, "the broken Service to be deleted", func(ctx context.Context) error {
+			_, err := env.client.CoreV1().Services("default").Get(ctx, "broken", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return errorf("still there: %v", err)
+		})
+	})
+
 	t.Run("DeleteRemovesTheCLBAndTheFinalizer", func(t *testing.T) {
 		uid := string(svc.UID)
 		require.NoError(t, env.client.CoreV1().Services("default").Delete(env.ctx, "web", metav1.DeleteOptions{}))
