@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt
+.PHONY: all build run test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt
 
 all: build
 
@@ -10,8 +10,17 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # unit + in-process fakecloud + node-level tests (root ones skip loudly without root),
-# then the real control plane e2e.
-test: unit e2e
+# then the real control plane e2e. deps-test installs the Debian packages they need when
+# missing (as root), so this works on a fresh machine with only Go.
+test: deps-test
+	$(MAKE) unit
+	$(MAKE) e2e
+
+deps-test:
+	@hack/deps.sh test
+
+deps-run:
+	@hack/deps.sh run
 
 unit:
 	$(GO) test ./...
@@ -25,7 +34,7 @@ vet:
 fmt:
 	gofmt -l -w .
 
-run: fakecloud
+run: deps-run fakecloud
 
 fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml
