@@ -74,8 +74,8 @@ type IDList struct {
 	Max   int    // per request; 0 = no documented limit
 	// Required makes an empty list MissingParameter.
 	Required bool
-	// Prefix, when set, makes every ID Prefix followed by 1-32 lowercase letters, digits or
-	// '-' (real IDs have 8; seeds may use readable ones); anything else is MalformedCode.
+	// Prefix, when set, makes every ID Prefix followed by 1-32 lowercase letters or digits
+	// (real IDs have 8; seeds may use readable ones); anything else is MalformedCode.
 	Prefix        string
 	MalformedCode string // default InvalidParameterValue
 	// TooManyCode answers a list over Max (default InvalidParameterValue.LimitExceeded).
@@ -114,14 +114,14 @@ func (l IDList) Check(ids []string) error {
 	return nil
 }
 
-// WellFormedID accepts prefix followed by 1-32 lowercase letters, digits or '-'.
+// WellFormedID accepts prefix followed by 1-32 lowercase letters or digits.
 func WellFormedID(id, prefix string) bool {
 	rest, ok := strings.CutPrefix(id, prefix)
 	if !ok || rest == "" || len(rest) > 32 {
 		return false
 	}
 	for _, c := range rest {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			return false
 		}
 	}
@@ -211,7 +211,7 @@ func (s *FilterSpec[T]) Compile(filters []cloudapi.Filter) (Filters[T], error) {
 			return Filters[T]{}, Errorf(or(lim.UnknownNameCode, cloudapi.CodeInvalidParameter), "parameter `%s.Name`: filter %q is not supported; use one of %s", field, f.Name, strings.Join(s.names(), ", "))
 		}
 		if len(f.Values) == 0 {
-			return Filters[T]{}, MissingParameter(field + ".Values")
+			return Filters[T]{}, InvalidValue(field+".Values", "filter %q needs at least one value", f.Name)
 		}
 		if lim.MaxValues > 0 && len(f.Values) > lim.MaxValues {
 			return Filters[T]{}, Errorf(or(lim.TooManyValuesCode, cloudapi.CodeInvalidParameterValue+".LimitExceeded"), "parameter `%s.Values` takes at most %d values per filter, got %d", field, lim.MaxValues, len(f.Values))

@@ -118,7 +118,7 @@ func TestFilterLimitsAndNames(t *testing.T) {
 		{"one value too many", []cloudapi.Filter{{Name: "id", Values: []string{"a", "b", "c", "d"}}}, "InvalidFilterValue.LimitExceeded"},
 		{"unknown name", []cloudapi.Filter{{Name: "colour", Values: []string{"red"}}}, "InvalidFilter"},
 		{"names are case-exact", []cloudapi.Filter{{Name: "ID", Values: []string{"a"}}}, "InvalidFilter"},
-		{"no values", []cloudapi.Filter{{Name: "id"}}, cloudapi.CodeMissingParameter},
+		{"no values", []cloudapi.Filter{{Name: "id"}}, cloudapi.CodeInvalidParameterValue},
 		{"no name", []cloudapi.Filter{{Values: []string{"a"}}}, cloudapi.CodeMissingParameter},
 		{"enum value", []cloudapi.Filter{{Name: "state", Values: []string{"running"}}}, cloudapi.CodeInvalidParameterValue},
 		{"bare tag: prefix", []cloudapi.Filter{{Name: "tag:", Values: []string{"v"}}}, "InvalidFilter"},

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -140,20 +139,9 @@ func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
 	return nil
 }
 
-// wellFormedID accepts "ins-" and lowercase letters and digits (real IDs have 8; seeds
-// may use readable ones).
-func wellFormedID(id string) bool {
-	rest, ok := strings.CutPrefix(id, "ins-")
-	if !ok || rest == "" || len(rest) > 32 {
-		return false
-	}
-	for _, c := range rest {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
+// wellFormedID accepts "ins-" and 1-32 lowercase letters and digits (real IDs have 8;
+// seeds may use readable ones).
+func wellFormedID(id string) bool { return api.WellFormedID(id, "ins-") }
 
 // put stores a new instance and indexes its private address.
 func (m *Module) put(tx *store.Tx, in *Instance) error {

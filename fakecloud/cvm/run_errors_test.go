@@ -179,14 +179,20 @@ func TestZonesAndTypes(t *testing.T) {
 	require.EqualValues(t, 3, z.TotalCount)
 	assert.Equal(t, cvmapi.ZoneInfo{Zone: "ap-guangzhou-1", ZoneName: "ap-guangzhou-1", ZoneId: "100001", ZoneState: "AVAILABLE"}, z.ZoneSet[0])
 
+	// One value per filter, as the API documents: the family and the zone narrow it down.
 	types, err := e.cvm.DescribeInstanceTypeConfigs(ctx, &cvmapi.DescribeInstanceTypeConfigsRequest{Filters: []cloudapi.Filter{
-		{Name: "instance-type", Values: []string{"S5.LARGE8", "S5.MEDIUM2"}}, {Name: "zone", Values: []string{"ap-guangzhou-2"}},
+		{Name: "instance-family", Values: []string{"SA2"}}, {Name: "zone", Values: []string{"ap-guangzhou-2"}},
 	}})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []cvmapi.InstanceTypeConfig{
-		{Zone: "ap-guangzhou-2", InstanceType: "S5.MEDIUM2", InstanceFamily: "S5", CPU: 2, Memory: 2},
-		{Zone: "ap-guangzhou-2", InstanceType: "S5.LARGE8", InstanceFamily: "S5", CPU: 4, Memory: 8},
+		{Zone: "ap-guangzhou-2", InstanceType: "SA2.MEDIUM4", InstanceFamily: "SA2", CPU: 2, Memory: 4},
+		{Zone: "ap-guangzhou-2", InstanceType: "SA2.LARGE8", InstanceFamily: "SA2", CPU: 4, Memory: 8},
+		{Zone: "ap-guangzhou-2", InstanceType: "SA2.2XLARGE16", InstanceFamily: "SA2", CPU: 8, Memory: 16},
 	}, types.InstanceTypeConfigSet)
+	_, err = e.cvm.DescribeInstanceTypeConfigs(ctx, &cvmapi.DescribeInstanceTypeConfigsRequest{Filters: []cloudapi.Filter{
+		{Name: "instance-type", Values: []string{"S5.LARGE8", "S5.MEDIUM2"}},
+	}})
+	assert.Equal(t, "InvalidFilterValue.LimitExceeded", cloudapi.ErrorCode(err), "one value per filter")
 	_, err = e.cvm.DescribeInstanceTypeConfigs(ctx, &cvmapi.DescribeInstanceTypeConfigsRequest{Filters: []cloudapi.Filter{{Name: "gpu", Values: []string{"1"}}}})
 	assert.Equal(t, "InvalidFilter", cloudapi.ErrorCode(err))
 }
