@@ -138,15 +138,16 @@ func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
 
 func defaultDNS() []string { return []string{"183.60.83.19", "183.60.82.98"} }
 
-// private IPv4 ranges a VPC may use, with the largest prefix (smallest block) allowed.
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
+// vpcRanges are where a VPC's CIDR may lie (CreateVpc's docs: 10.0.0.0/12,
+// 172.16.0.0/12, 192.168.0.0/16); a VPC is at most as large as its range and at least /28.
+var vpcRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/12"),
 	netip.MustParsePrefix("172.16.0.0/12"),
 	netip.MustParsePrefix("192.168.0.0/16"),
 }
 
-// vpcCIDR parses a VPC CIDR: a private IPv4 block between /12 (10/8 only; /16 for the
-// others) and /28, written as its network address.
+// vpcCIDR parses a VPC CIDR: an IPv4 block inside one of vpcRanges, between the range's
+// own size and /28, written as its network address.
 func vpcCIDR(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil || !p.Addr().Is4() {
@@ -155,19 +156,15 @@ func vpcCIDR(s string) (netip.Prefix, error) {
 	if p != p.Masked() {
 		return netip.Prefix{}, api.Errorf("InvalidParameterValue.Malformed", "parameter `CidrBlock`: %q has host bits set (network address is %s)", s, p.Masked())
 	}
-	for i, r := range privateRanges {
-		if r.Contains(p.Addr()) && p.Bits() >= r.Bits() {
-			minBits := 16
-			if i == 0 {
-				minBits = 12
-			}
-			if p.Bits() < minBits || p.Bits() > 28 {
-				return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: prefix length of %s must be between /%d and /28", s, minBits)
+	for _, r := range vpcRanges {
+		if r.Contains(p.Addr()) {
+			if p.Bits() < r.Bits() || p.Bits() > 28 {
+				return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: prefix length of %s must be between /%d and /28", s, r.Bits())
 			}
 			return p, nil
 		}
 	}
-	return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: %s is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", s)
+	return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: %s is not inside 10.0.0.0/12, 172.16.0.0/12 or 192.168.0.0/16", s)
 }
 
 // checkSubnetCIDR validates a new subnet's CIDR against its VPC and the VPC's subnets.
