@@ -368,7 +368,7 @@ func TestDataPlaneListenerSettings(t *testing.T) {
 
 	_, err = e.clb.ModifyListener(e.ctx, &clbapi.ModifyListenerRequest{LoadBalancerId: lb, ListenerId: l, HealthCheck: &clbapi.HealthCheck{
 		HealthSwitch: ptr(int64(1)), CheckType: ptr("CUSTOM"), ContextType: ptr("HEX"),
-		SendContext: ptr("50494e470a"), RecvContext: ptr("6e6f64652d31"), // "PING\n", "node-1"
+		SendContext: ptr("50494E470A"), RecvContext: ptr("6E6F64652D31"), // "PING\n", "node-1"
 	}})
 	require.NoError(t, err)
 	dp := e.mod.DataPlane()
