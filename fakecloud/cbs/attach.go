@@ -10,9 +10,6 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// maxPerCall is how many disks one AttachDisks or DetachDisks call takes.
-const maxPerCall = 10
-
 func (m *Module) attachDisks(r *api.Request) (any, error) {
 	in, err := api.Decode[cbs.AttachDisksRequest](r)
 	if err != nil {
