@@ -52,8 +52,8 @@ type listResponse struct {
 	RequestId  string    `json:"RequestId"`
 }
 
-func newCounterModule(w *api.World) api.Module {
-	return &counterModule{w: w, table: store.Register[counter](w.Store, "counters")}
+func newCounterModule(w *api.World) (api.Module, error) {
+	return &counterModule{w: w, table: store.Register[counter](w.Store, "counters")}, nil
 }
 
 func (m *counterModule) Seed(tx *store.Tx, _ *api.Seed) error {
@@ -115,7 +115,7 @@ var (
 
 func newTestCloud(t *testing.T, cfg Config) (*Cloud, *httptest.Server) {
 	t.Helper()
-	cfg.Modules = []func(*api.World) api.Module{newCounterModule}
+	cfg.Modules = []api.NewModule{newCounterModule}
 	c, err := New(cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)

@@ -3,8 +3,10 @@
 // cloud parses a body), the one filter / pagination / ID-list / text-field helper every
 // Describe and write action uses (request.go), and the World that holds the shared state.
 //
-// It owns no resource types; those belong to the service packages (cvm, vpc, clb, cbs).
-// It never reads the HTTP request itself: the server hands it a verified body.
+// It owns no resource types, no seed sections and no state-machine delays; those belong to
+// the service packages (cvm, vpc, clb, cbs), which decode their own sections of the Seed
+// and take their delays as options. It never reads the HTTP request itself: the server
+// hands it a verified body.
 package api
 
 import (
@@ -201,19 +203,6 @@ func NewID(prefix string) string {
 	return prefix + "-" + string(b[:])
 }
 
-// Delays says how long the cloud's state transitions take. Zero (unit tests) makes every
-// transition immediate; benchmarks and the sandbox use realistic values.
-type Delays struct {
-	InstanceBoot time.Duration `json:"instanceBoot"` // PENDING -> RUNNING, STARTING -> RUNNING
-	InstanceStop time.Duration `json:"instanceStop"` // STOPPING -> STOPPED
-	Terminate    time.Duration `json:"terminate"`    // SHUTDOWN/TERMINATING -> gone
-	DiskAttach   time.Duration `json:"diskAttach"`
-	DiskDetach   time.Duration `json:"diskDetach"`
-	DiskResize   time.Duration `json:"diskResize"`
-	Snapshot     time.Duration `json:"snapshot"`
-	LBTask       time.Duration `json:"lbTask"` // CLB async task running -> done
-}
-
 // Zone is one availability zone of the region.
 type Zone struct {
 	Name  string `json:"name"`  // "ap-guangzhou-1"
@@ -226,7 +215,6 @@ type World struct {
 	Store   *store.Store
 	Region  string
 	Zones   []Zone
-	Delays  Delays
 	DataDir string
 	// Clock is the simulated time; tests replace it.
 	Clock func() time.Time

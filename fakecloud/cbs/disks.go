@@ -337,7 +337,7 @@ func (m *Module) resizeDisk(r *api.Request) (any, error) {
 			return err
 		}
 		nd := d.clone()
-		if delay := m.w.Delays.DiskResize; delay > 0 {
+		if delay := m.opts.Delays.Resize; delay > 0 {
 			nd.Op, nd.OpDoneAt, nd.TargetSize = cbs.DiskStateExpanding, r.Now.Add(delay), *in.DiskSize
 		} else {
 			nd.DiskSize = *in.DiskSize

@@ -51,7 +51,7 @@ func (m *Module) createSnapshot(r *api.Request) (any, error) {
 		}
 		s := &Snapshot{
 			SnapshotId: api.NewID("snap"), SnapshotName: name, DiskId: d.DiskId, Zone: d.Zone, ProjectId: d.ProjectId,
-			DiskSize: d.DiskSize, Encrypt: d.Encrypt, CreatedTime: r.Now, ReadyAt: r.Now.Add(m.w.Delays.Snapshot), Deadline: deadline,
+			DiskSize: d.DiskSize, Encrypt: d.Encrypt, CreatedTime: r.Now, ReadyAt: r.Now.Add(m.opts.Delays.Snapshot), Deadline: deadline,
 		}
 		if err := m.snapshots.Put(tx, s.SnapshotId, s); err != nil {
 			return err

@@ -20,10 +20,17 @@ func benchWorld(b *testing.B) (*Module, []string) {
 	b.Helper()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	w := &api.World{Store: store.New(), Region: "ap-guangzhou", Zones: []api.Zone{{Name: "ap-guangzhou-1", ID: "100001", State: "AVAILABLE"}}, Clock: func() time.Time { return now }}
-	vm := vpc.New(w)
-	m := New(w).(*Module)
-	seed := &api.Seed{VPCs: []api.SeedVPC{{VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16",
-		Subnets: []api.SeedSubnet{{SubnetID: "subnet-bench001", CidrBlock: "10.0.0.0/19", Zone: "ap-guangzhou-1"}}}}}
+	vm, err := vpc.New(w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := NewWithOptions(w, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed := &api.Seed{}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16",
+		Subnets: []vpc.SeedSubnet{{SubnetID: "subnet-bench001", CidrBlock: "10.0.0.0/19", Zone: "ap-guangzhou-1"}}}})
 	if err := w.Store.Update(func(tx *store.Tx) error { return vm.Seed(tx, seed) }); err != nil {
 		b.Fatal(err)
 	}

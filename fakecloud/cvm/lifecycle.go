@@ -30,7 +30,7 @@ func (m *Module) stopInstances(r *api.Request) (any, error) {
 		}
 	}
 	err = m.lifecycle(r, "StopInstances", in.InstanceIds, func(from string) (string, string, time.Duration, bool) {
-		return cvm.StateStopping, cvm.StateStopped, m.w.Delays.InstanceStop, from == cvm.StateRunning
+		return cvm.StateStopping, cvm.StateStopped, m.delays.InstanceStop, from == cvm.StateRunning
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func (m *Module) startInstances(r *api.Request) (any, error) {
 		return nil, err
 	}
 	err = m.lifecycle(r, "StartInstances", in.InstanceIds, func(from string) (string, string, time.Duration, bool) {
-		return cvm.StateStarting, cvm.StateRunning, m.w.Delays.InstanceBoot, from == cvm.StateStopped
+		return cvm.StateStarting, cvm.StateRunning, m.delays.InstanceBoot, from == cvm.StateStopped
 	})
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (m *Module) terminateInstances(r *api.Request) (any, error) {
 		return nil, err
 	}
 	err = m.lifecycle(r, "TerminateInstances", in.InstanceIds, func(from string) (string, string, time.Duration, bool) {
-		return cvm.StateTerminating, gone, m.w.Delays.Terminate, from == cvm.StateRunning || from == cvm.StateStopped || from == cvm.StateLaunchFailed
+		return cvm.StateTerminating, gone, m.delays.Terminate, from == cvm.StateRunning || from == cvm.StateStopped || from == cvm.StateLaunchFailed
 	})
 	if err != nil {
 		return nil, err

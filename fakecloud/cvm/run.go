@@ -451,8 +451,8 @@ func (m *Module) launchOne(tx *store.Tx, r *api.Request, l *launch, i int) (*Ins
 	case l.count > 1:
 		name += strconv.Itoa(i + 1)
 	}
-	state, next, at := cvm.StatePending, cvm.StateRunning, r.Now.Add(m.w.Delays.InstanceBoot)
-	if m.w.Delays.InstanceBoot <= 0 {
+	state, next, at := cvm.StatePending, cvm.StateRunning, r.Now.Add(m.delays.InstanceBoot)
+	if m.delays.InstanceBoot <= 0 {
 		state, next = cvm.StateRunning, ""
 	}
 	in := &Instance{

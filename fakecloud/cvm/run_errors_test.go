@@ -12,6 +12,8 @@ import (
 	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
 	vpcapi "github.com/stratus-cloud/stratus/cloudapi/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 func (e *env) count(t *testing.T) int64 {
@@ -198,14 +200,20 @@ func TestZonesAndTypes(t *testing.T) {
 }
 
 func TestSeedErrors(t *testing.T) {
+	ins := func(s *api.Seed) []cvm.SeedInstance { v, _ := cvm.SeedInstances(s); return v }
+	vpcs := func(s *api.Seed) []vpc.SeedVPC { v, _ := vpc.SeedVPCs(s); return v }
 	cases := map[string]func(s *api.Seed){
-		"unknown subnet": func(s *api.Seed) { s.Instances[0].SubnetID = "subnet-nothere" },
-		"zone mismatch":  func(s *api.Seed) { s.Instances[0].Zone = "ap-guangzhou-2" },
-		"duplicate IP":   func(s *api.Seed) { s.Instances[1].PrivateIP = s.Instances[0].PrivateIP },
-		"bad state":      func(s *api.Seed) { s.Instances[0].State = "PENDING" },
-		"bad type":       func(s *api.Seed) { s.Instances[0].InstanceType = "X9.HUGE" },
-		"duplicate id":   func(s *api.Seed) { s.Instances[1].InstanceID = s.Instances[0].InstanceID },
-		"overlap subnet": func(s *api.Seed) { s.VPCs[0].Subnets[1].CidrBlock = "10.0.1.128/25" },
+		"unknown subnet":  func(s *api.Seed) { ins(s)[0].SubnetID = "subnet-nothere" },
+		"zone mismatch":   func(s *api.Seed) { ins(s)[0].Zone = "ap-guangzhou-2" },
+		"duplicate IP":    func(s *api.Seed) { ins(s)[1].PrivateIP = ins(s)[0].PrivateIP },
+		"bad state":       func(s *api.Seed) { ins(s)[0].State = "PENDING" },
+		"bad type":        func(s *api.Seed) { ins(s)[0].InstanceType = "X9.HUGE" },
+		"duplicate id":    func(s *api.Seed) { ins(s)[1].InstanceID = ins(s)[0].InstanceID },
+		"overlap subnet":  func(s *api.Seed) { vpcs(s)[0].Subnets[1].CidrBlock = "10.0.1.128/25" },
+		"unknown section": func(s *api.Seed) { s.Set("instance", ins(s)) },
+		"unknown field": func(s *api.Seed) {
+			s.Set(cvm.SeedKey, []map[string]any{{"instanceId": "ins-x", "zone": "ap-guangzhou-1", "subnetId": "subnet-gz1", "colour": "red"}})
+		},
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

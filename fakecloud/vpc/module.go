@@ -16,9 +16,47 @@ type Module struct {
 }
 
 // New registers the VPC tables in w's store and returns the module.
-func New(w *api.World) api.Module {
+func New(w *api.World) (api.Module, error) {
 	registerAll(w.Store)
-	return &Module{w: w}
+	return &Module{w: w}, nil
+}
+
+// SeedKey is the seed section the VPC module owns: the VPCs with their subnets and route
+// tables.
+const SeedKey = "vpcs"
+
+// SeedVPC declares a VPC with its subnets and route tables.
+type SeedVPC struct {
+	VpcID       string           `json:"vpcId"`
+	Name        string           `json:"name,omitempty"`
+	CidrBlock   string           `json:"cidrBlock"`
+	Subnets     []SeedSubnet     `json:"subnets,omitempty"`
+	RouteTables []SeedRouteTable `json:"routeTables,omitempty"`
+}
+
+// SeedSubnet is one subnet of a VPC, in one zone.
+type SeedSubnet struct {
+	SubnetID  string `json:"subnetId"`
+	Name      string `json:"name,omitempty"`
+	CidrBlock string `json:"cidrBlock"`
+	Zone      string `json:"zone"`
+}
+
+// SeedRouteTable is one route table; the VPC's first one is its default when none says so.
+type SeedRouteTable struct {
+	RouteTableID string `json:"routeTableId"`
+	Name         string `json:"name,omitempty"`
+	Default      bool   `json:"default,omitempty"`
+}
+
+// SetSeed puts vpcs into s's VPC section.
+func SetSeed(s *api.Seed, vpcs []SeedVPC) { s.Set(SeedKey, vpcs) }
+
+// SeedVPCs reads s's VPC section (nil when there is none).
+func SeedVPCs(s *api.Seed) ([]SeedVPC, error) {
+	var vpcs []SeedVPC
+	_, err := s.Section(SeedKey, &vpcs)
+	return vpcs, err
 }
 
 // API lists the VPC actions.
@@ -39,8 +77,12 @@ func (m *Module) API() api.Service {
 // tables gets a main one; otherwise the table marked default (or the first) is main and
 // every subnet is associated with it.
 func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
+	vpcs, err := SeedVPCs(s)
+	if err != nil {
+		return err
+	}
 	now := m.w.Now()
-	for i, sv := range s.VPCs {
+	for i, sv := range vpcs {
 		id := sv.VpcID
 		if id == "" {
 			id = api.NewID("vpc")
