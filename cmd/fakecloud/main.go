@@ -54,6 +54,9 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	dataPlane := fs.Bool("dataplane", false, "make resources real on this machine: listeners proxy on loopback, attached disks of local instances become loop devices (needs root)")
 	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
 	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
+	readTimeout := fs.Duration("read-timeout", 30*time.Second, "longest a whole request (headers and body) may take to arrive; a body that never finishes is cut off")
+	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "longest the request headers may take to arrive")
+	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "longest a keep-alive connection may wait for its next request")
 	var targetMaps prefixMaps
 	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/16=127.10.0.0/16, outside the loopback pool (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +64,9 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	}
 	if *dataDir == "" {
 		return errors.New("--data-dir is required")
+	}
+	if *readTimeout <= 0 || *readHeaderTimeout <= 0 || *idleTimeout <= 0 {
+		return errors.New("--read-timeout, --read-header-timeout and --idle-timeout must be positive")
 	}
 	cfg := fakecloud.Config{DataDir: *dataDir, RateLimit: *rateLimit}
 	if *dataPlane {
@@ -96,7 +102,17 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: cloud, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout covers the whole request, body included, so a client that trickles a
+	// body forever holds a connection for a bounded time; the body's size is bounded by
+	// the handler (fakecloud.MaxBody). No WriteTimeout: injected latency faults may
+	// legitimately hold an answer for longer.
+	srv := &http.Server{
+		Handler:           cloud,
+		ReadTimeout:       *readTimeout,
+		ReadHeaderTimeout: *readHeaderTimeout,
+		IdleTimeout:       *idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	id, _ := cloud.Credentials()

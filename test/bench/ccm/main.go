@@ -43,6 +43,8 @@ import (
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 const (
@@ -278,23 +280,21 @@ func verify(nodes []*v1.Node, err error) error {
 // benchSeed declares a VPC with one subnet per zone and n instances spread over them,
 // with known private IPs.
 func benchSeed(n int) (*api.Seed, []string) {
-	seed := &api.Seed{
-		Region: region,
-		Zones:  zones,
-		VPCs: []api.SeedVPC{{
-			VpcID: vpcID, Name: "bench", CidrBlock: "10.1.0.0/16",
-			Subnets: []api.SeedSubnet{
-				{SubnetID: "subnet-bench1", Name: "b1", CidrBlock: "10.1.0.0/20", Zone: zones[0]},
-				{SubnetID: "subnet-bench2", Name: "b2", CidrBlock: "10.1.16.0/20", Zone: zones[1]},
-				{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
-			},
-		}},
-	}
+	seed := &api.Seed{Region: region, Zones: zones}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{
+		VpcID: vpcID, Name: "bench", CidrBlock: "10.1.0.0/16",
+		Subnets: []vpc.SeedSubnet{
+			{SubnetID: "subnet-bench1", Name: "b1", CidrBlock: "10.1.0.0/20", Zone: zones[0]},
+			{SubnetID: "subnet-bench2", Name: "b2", CidrBlock: "10.1.16.0/20", Zone: zones[1]},
+			{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
+		},
+	}})
+	var instances []cvm.SeedInstance
 	ips := make([]string, n)
 	for i := range n {
 		z, k := i%3, i/3+10 // skip the low addresses a subnet reserves
 		ips[i] = fmt.Sprintf("10.1.%d.%d", z*16+k/256, k%256)
-		seed.Instances = append(seed.Instances, api.SeedInstance{
+		instances = append(instances, cvm.SeedInstance{
 			InstanceID:   fmt.Sprintf("ins-b%07d", i),
 			Name:         fmt.Sprintf("node-%05d", i),
 			Zone:         zones[z],
@@ -303,6 +303,7 @@ func benchSeed(n int) (*api.Seed, []string) {
 			PrivateIP:    ips[i],
 		})
 	}
+	cvm.SetSeed(seed, instances)
 	return seed, ips
 }
 

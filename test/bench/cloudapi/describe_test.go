@@ -17,6 +17,7 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 const (
@@ -26,14 +27,12 @@ const (
 
 // world is one VPC with a /19 subnet, room for the 5,000 instances.
 func world() *api.Seed {
-	return &api.Seed{
-		Region: "ap-guangzhou",
-		Zones:  []string{"ap-guangzhou-1"},
-		VPCs: []api.SeedVPC{{
-			VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16",
-			Subnets: []api.SeedSubnet{{SubnetID: "subnet-bench001", CidrBlock: "10.0.0.0/19", Zone: "ap-guangzhou-1"}},
-		}},
-	}
+	s := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
+	vpc.SetSeed(s, []vpc.SeedVPC{{
+		VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16",
+		Subnets: []vpc.SeedSubnet{{SubnetID: "subnet-bench001", CidrBlock: "10.0.0.0/19", Zone: "ap-guangzhou-1"}},
+	}})
+	return s
 }
 
 // serve runs cloud on 127.0.0.1 (a real TCP listener, not httptest's in-memory pipe).
