@@ -12,6 +12,7 @@ require (
 	github.com/tencentcloud/tencentcloud-sdk-go v1.0.162
 	github.com/vishvananda/netlink v1.3.1
 	go.etcd.io/bbolt v1.5.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.47.0
 	golang.org/x/time v0.16.0
 	k8s.io/api v0.37.2

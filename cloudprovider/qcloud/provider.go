@@ -45,6 +45,7 @@ type Options struct {
 // Cloud is the qcloud provider.
 type Cloud struct {
 	cfg       *Config
+	life      *lifecycle
 	lookup    *instancelookup.Lookup
 	instances *instances
 	zones     *zones
@@ -69,7 +70,8 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 		api = cvmAPI{c: cvm.New(client)}
 	}
 	metrics.Register()
-	lookup := instancelookup.New(api, instancelookup.Config{
+	life := newLifecycle()
+	lookup := instancelookup.New(life.ctx, api, instancelookup.Config{
 		VpcID:          cfg.VpcID,
 		Batching:       cfg.Batching(),
 		TTL:            cfg.CacheTTL(),
@@ -77,7 +79,7 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 		Window:         cfg.BatchWindow(),
 		Now:            opts.Now,
 	})
-	c := &Cloud{cfg: cfg, lookup: lookup}
+	c := &Cloud{cfg: cfg, life: life, lookup: lookup}
 	c.instances = &instances{lookup: lookup, region: cfg.Region, vpcID: cfg.VpcID}
 	c.zones = &zones{instances: c.instances}
 	// Never log the credentials: only which secret id (its String redacts all but a prefix).
@@ -88,8 +90,9 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 }
 
 // Initialize gets a client for the events that explain why a node cannot be initialized,
-// and for the node lookups of GetZoneByNodeName.
+// and for the node lookups of GetZoneByNodeName. When stop closes, the provider stops.
 func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
+	c.onStop(stop, nil)
 	client, err := clientBuilder.Client("qcloud-cloud-provider")
 	if err != nil {
 		klog.ErrorS(err, "No Kubernetes client for the qcloud provider; node events are not recorded")
@@ -98,17 +101,15 @@ func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, 
 	c.SetKubeClient(client, stop)
 }
 
-// SetKubeClient is Initialize for callers that already have a client (benchmarks, tests).
+// SetKubeClient is Initialize for callers that already have a client (benchmarks, tests);
+// stop closing stops the provider as well.
 func (c *Cloud) SetKubeClient(client kubernetes.Interface, stop <-chan struct{}) {
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "qcloud-cloud-provider"})
 	c.instances.setRecorder(recorder)
 	c.zones.setClient(client)
-	go func() {
-		<-stop
-		broadcaster.Shutdown()
-	}()
+	c.onStop(stop, broadcaster.Shutdown)
 }
 
 // Config returns the loaded cloud-config.
