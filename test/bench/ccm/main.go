@@ -53,7 +53,7 @@ import (
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
-	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	fakecvm "github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
@@ -316,12 +316,12 @@ func benchSeed(n int) (*api.Seed, []string) {
 			{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
 		},
 	}})
-	var instances []cvm.SeedInstance
+	var instances []fakecvm.SeedInstance
 	ips := make([]string, n)
 	for i := range n {
 		z, k := i%3, i/3+10 // skip the low addresses a subnet reserves
 		ips[i] = fmt.Sprintf("10.1.%d.%d", z*16+k/256, k%256)
-		instances = append(instances, cvm.SeedInstance{
+		instances = append(instances, fakecvm.SeedInstance{
 			InstanceID:   fmt.Sprintf("ins-b%07d", i),
 			Name:         fmt.Sprintf("node-%05d", i),
 			Zone:         zones[z],
@@ -330,7 +330,7 @@ func benchSeed(n int) (*api.Seed, []string) {
 			PrivateIP:    ips[i],
 		})
 	}
-	cvm.SetSeed(seed, instances)
+	fakecvm.SetSeed(seed, instances)
 	return seed, ips
 }
 
