@@ -410,8 +410,10 @@ func (s *controllerServer) ControllerPublishVolume(ctx context.Context, req *csi
 			return nil, cloudError("volume "+id+": attach to node "+node, err)
 		}
 		klog.InfoS("Volume attached", "volume", id, "node", node, "access", want)
-	} else if prev := s.attached.get(id, node); prev == accessWriter {
-		want = accessWriter // a reader of the same node shares the writer's attachment
+	} else if prev := s.attached.get(id, node); prev != accessUnknown && prev != want {
+		// One attachment per node, published one way: pods of the same volume share it
+		// and choose read-only per mount (NodePublish).
+		return nil, status.Errorf(codes.AlreadyExists, "volume %s is already published %s to node %s", id, prev, node)
 	}
 	s.attached.set(id, node, want)
 	return &csi.ControllerPublishVolumeResponse{PublishContext: map[string]string{
@@ -706,4 +708,19 @@ func (s *controllerServer) ListSnapshots(ctx context.Context, req *csi.ListSnaps
 		out.Entries = append(out.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: csiSnapshot(sn)})
 	}
 	return out, nil
+}
+
+func (s *controllerServer) GetSnapshot(ctx context.Context, req *csi.GetSnapshotRequest) (*csi.GetSnapshotResponse, error) {
+	id := req.GetSnapshotId()
+	if id == "" {
+		return nil, invalid("GetSnapshot: the snapshot id is missing")
+	}
+	snap, err := s.disks.GetSnapshot(ctx, id)
+	if err != nil {
+		return nil, cloudError("snapshot "+id, err)
+	}
+	if !snap.Owned {
+		return nil, status.Errorf(codes.NotFound, "snapshot %s was not made by this cluster", id)
+	}
+	return &csi.GetSnapshotResponse{Snapshot: csiSnapshot(snap)}, nil
 }
