@@ -32,8 +32,14 @@ type Mounter interface {
 	MountsOf(device string) ([]string, error)
 	// Resize grows the filesystem on device, mounted at mountPath, to fill the device.
 	Resize(device, mountPath string) error
-	// SetReadOnly makes the block device refuse writes (BLKROSET).
+	// GrowUnmounted grows an unmounted ext2/3/4 filesystem to fill its device (check,
+	// then resize2fs); it does nothing for a filesystem that fills it already, for other
+	// filesystems (xfs grows only mounted) and for a blank device.
+	GrowUnmounted(device string) error
+	// SetReadOnly makes the block device refuse writes (BLKROSET); ClearReadOnly undoes
+	// that (a read-only attachment stays read-only: the hypervisor's flag is its own).
 	SetReadOnly(device string) error
+	ClearReadOnly(device string) error
 	// IsReadOnly reports whether the block device refuses writes.
 	IsReadOnly(device string) (bool, error)
 	// DeviceSize is the size of the block device in bytes.
@@ -140,14 +146,86 @@ func (s *systemMounter) Resize(device, mountPath string) error {
 	return nil
 }
 
-func (s *systemMounter) SetReadOnly(device string) error {
+func (s *systemMounter) GrowUnmounted(device string) error {
+	format, err := s.m.GetDiskFormat(device)
+	if err != nil {
+		return fmt.Errorf("filesystem of %s: %w", device, err)
+	}
+	if format != "ext2" && format != "ext3" && format != "ext4" {
+		return nil
+	}
+	fsBytes, err := s.extSize(device)
+	if err != nil {
+		return err
+	}
+	devBytes, err := s.DeviceSize(device)
+	if err != nil {
+		return err
+	}
+	// resize2fs may leave a sliver short of a block group off; only real growth counts.
+	if devBytes <= fsBytes+growSlack {
+		return nil
+	}
+	// resize2fs refuses an unmounted filesystem that was not just checked; -p repairs
+	// only what is safe and fails on the rest (exit status 4 and up).
+	if out, err := s.m.Exec.Command("e2fsck", "-f", "-p", device).CombinedOutput(); err != nil {
+		var ee utilexec.ExitError
+		if !errors.As(err, &ee) || ee.ExitStatus() >= 4 {
+			return fmt.Errorf("e2fsck -f -p %s: %w: %s", device, err, out)
+		}
+	}
+	if out, err := s.m.Exec.Command("resize2fs", device).CombinedOutput(); err != nil {
+		return fmt.Errorf("resize2fs %s: %w: %s", device, err, out)
+	}
+	return nil
+}
+
+// growSlack is how much larger than its filesystem a device must be to grow it.
+const growSlack = 64 << 20
+
+// extSize is the size of the ext filesystem on device (dumpe2fs -h).
+func (s *systemMounter) extSize(device string) (int64, error) {
+	out, err := s.m.Exec.Command("dumpe2fs", "-h", device).Output()
+	if err != nil {
+		return 0, fmt.Errorf("dumpe2fs -h %s: %w", device, err)
+	}
+	var count, size int64
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch strings.TrimSpace(k) {
+		case "Block count":
+			count = n
+		case "Block size":
+			size = n
+		default:
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("dumpe2fs -h %s: %s: %w", device, line, err)
+		}
+	}
+	if count == 0 || size == 0 {
+		return 0, fmt.Errorf("dumpe2fs -h %s: no block count and size", device)
+	}
+	return count * size, nil
+}
+
+func (s *systemMounter) SetReadOnly(device string) error { return setRO(device, 1) }
+
+func (s *systemMounter) ClearReadOnly(device string) error { return setRO(device, 0) }
+
+func setRO(device string, ro int) error {
 	f, err := os.OpenFile(device, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", device, err)
 	}
 	defer f.Close()
-	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.BLKROSET, 1); err != nil {
-		return fmt.Errorf("BLKROSET %s: %w", device, err)
+	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.BLKROSET, ro); err != nil {
+		return fmt.Errorf("BLKROSET %d %s: %w", ro, device, err)
 	}
 	return nil
 }

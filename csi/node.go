@@ -143,8 +143,20 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolu
 		}
 	}
 	start := time.Now()
+	if !readOnly {
+		// The disk may have grown while it was not staged (expanded while detached, or an
+		// online resize that failed): fill it before the pod sees the filesystem.
+		if err := m.GrowUnmounted(dev); err != nil {
+			return nil, status.Errorf(codes.Internal, "volume %s: %v", id, err)
+		}
+	}
 	if err := m.FormatAndMount(dev, staging, fsType, opts); err != nil {
 		return nil, status.Errorf(codes.Internal, "volume %s: format and mount %s at %s: %v", id, dev, staging, err)
+	}
+	if !readOnly && fsType == "xfs" {
+		if err := m.Resize(dev, staging); err != nil {
+			return nil, status.Errorf(codes.Internal, "volume %s: %v", id, err)
+		}
 	}
 	klog.InfoS("Volume staged", "volume", id, "device", dev, "path", staging, "fsType", fsType, "readOnly", readOnly, "duration", time.Since(start))
 	return &csi.NodeStageVolumeResponse{}, nil
@@ -163,8 +175,22 @@ func (s *nodeServer) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstage
 		return nil, err
 	}
 	defer release()
-	if err := s.opts.Mounter.UnmountKeep(staging); err != nil {
+	m := s.opts.Mounter
+	if err := m.UnmountKeep(staging); err != nil {
 		return nil, status.Errorf(codes.Internal, "volume %s: unmount %s: %v", id, staging, err)
+	}
+	// Undo the read-only flag a read-only stage set, once nothing on this node uses the
+	// device: it outlives the attachment on some devices (loop), and a later read-write
+	// attachment must not inherit it.
+	// One look, no waiting: a volume already detached has nothing to undo.
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if dev, err := s.opts.Resolver.Resolve(rctx, id); err == nil {
+		if users, err := m.MountsOf(dev); err == nil && len(users) == 0 {
+			if err := m.ClearReadOnly(dev); err != nil {
+				klog.ErrorS(err, "Clear the read-only flag of an unstaged volume", "volume", id, "device", dev)
+			}
+		}
 	}
 	klog.V(2).InfoS("Volume unstaged", "volume", id, "path", staging)
 	return &csi.NodeUnstageVolumeResponse{}, nil
