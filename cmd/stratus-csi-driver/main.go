@@ -47,6 +47,8 @@ func main() {
 	flag.Int64Var(&f.maxVolumes, "max-volumes-per-node", 20, "volumes a node takes (CBS: 20 data disks per instance)")
 	flag.DurationVar(&f.attachTimeout, "attach-timeout", 5*time.Minute, "how long attach, detach and resize may take")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	drain := flag.String("wait-drain", "", "instead of serving: wait until no volume of this driver is staged below this kubelet directory (the node's preStop)")
+	drainTimeout := flag.Duration("wait-drain-timeout", 5*time.Minute, "how long --wait-drain waits")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(csi.DriverName, version)
@@ -54,6 +56,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *drain != "" {
+		ctx, cancel := context.WithTimeout(ctx, *drainTimeout)
+		defer cancel()
+		if err := csi.WaitDrained(ctx, "/proc/self/mountinfo", *drain, csi.DriverName, 2*time.Second); err != nil {
+			klog.ErrorS(err, "Volumes did not drain")
+			klog.Flush()
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, f); err != nil {
 		klog.ErrorS(err, "stratus-csi-driver failed")
 		klog.Flush()
