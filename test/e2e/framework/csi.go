@@ -60,3 +60,21 @@ func StartCSIProvisioner(t testing.TB, api *APIServer, d *CSIDriver, args ...str
 	}, args...)
 	return StartProcess(t, "csi-provisioner", bin, all...)
 }
+
+// StartCSIAttacher runs the real external-attacher sidecar against the driver and the
+// apiserver (admin kubeconfig, no leader election), plus args. t.Cleanup stops it.
+func StartCSIAttacher(t testing.TB, api *APIServer, d *CSIDriver, args ...string) *Process {
+	t.Helper()
+	bin := CSISidecar(t, "csi-attacher")
+	all := append([]string{
+		"--csi-address=" + d.Socket,
+		"--kubeconfig=" + api.KubeconfigPath,
+		"--leader-election=false",
+		"--timeout=60s",
+		"--retry-interval-start=500ms",
+		"--retry-interval-max=5s",
+		"--http-endpoint=" + fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		"--v=4",
+	}, args...)
+	return StartProcess(t, "csi-attacher", bin, all...)
+}
