@@ -7,15 +7,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
@@ -29,9 +32,9 @@ import (
 var version = "dev"
 
 type flags struct {
-	mode, endpoint, nodeID, cloudConfig, devRoot, defaultZone, loopImageDir string
-	maxVolumes                                                              int64
-	attachTimeout                                                           time.Duration
+	mode, endpoint, nodeID, cloudConfig, devRoot, defaultZone, loopImageDir, httpEndpoint string
+	maxVolumes                                                                            int64
+	attachTimeout                                                                         time.Duration
 }
 
 func main() {
@@ -45,6 +48,7 @@ func main() {
 	flag.StringVar(&f.defaultZone, "default-zone", "", "zone of volumes created without topology (default: this host's instance's zone, when it has one)")
 	flag.StringVar(&f.loopImageDir, "loop-image-dir", "", "for a simulated cloud: the only directory a loop device's disk image may be in")
 	flag.Int64Var(&f.maxVolumes, "max-volumes-per-node", 20, "volumes a node takes (CBS: 20 data disks per instance)")
+	flag.StringVar(&f.httpEndpoint, "http-endpoint", "", "address (host:port) serving /metrics (the cloud API calls) and /healthz; empty: off")
 	flag.DurationVar(&f.attachTimeout, "attach-timeout", 5*time.Minute, "how long attach, detach and resize may take")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	drain := flag.String("wait-drain", "", "instead of serving: wait until no volume of this driver is staged below this kubelet directory (the node's preStop)")
@@ -132,6 +136,11 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
+	if f.httpEndpoint != "" {
+		if err := serveHTTP(ctx, f.httpEndpoint); err != nil {
+			return err
+		}
+	}
 	klog.InfoS("Starting", "mode", mode, "node", opts.NodeID, "zone", opts.NodeZone, "defaultZone", opts.DefaultZone,
 		"cluster", cfg.ClusterID, "region", cfg.Region, "credentials", cfg.Credentials().String())
 	return d.Serve(ctx, l)
@@ -173,4 +182,27 @@ func hostAddresses() ([]string, error) {
 		return nil, fmt.Errorf("this host has no private IPv4 address; pass --node-id")
 	}
 	return out, nil
+}
+
+// serveHTTP serves the Prometheus metrics (component-base's legacy registry, where the
+// cloud API metrics live) and a health check, until ctx ends.
+func serveHTTP(ctx context.Context, addr string) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", legacyregistry.Handler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--http-endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			klog.ErrorS(err, "HTTP endpoint stopped", "address", addr)
+		}
+	}()
+	return nil
 }

@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,8 @@ func TestCSIProvisioner(t *testing.T) {
 	framework.StartKubeControllerManager(t, api, "persistentvolume-binder-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller")
 	fc := framework.StartFakecloud(t)
 	cloudConfig := framework.WriteCloudConfig(t, t.TempDir(), fc, "")
-	driver := framework.StartCSIDriver(t, "csi-controller", cloudConfig, "--mode=controller", "--default-zone=ap-guangzhou-1")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
+	driver := framework.StartCSIDriver(t, "csi-controller", cloudConfig, "--mode=controller", "--default-zone=ap-guangzhou-1", "--http-endpoint="+metricsAddr)
 	disks := cbs.New(fc.Client(t))
 	kube := api.Client
 
@@ -105,6 +108,14 @@ func TestCSIProvisioner(t *testing.T) {
 	assert.Equal(t, "ap-guangzhou-2", pv.Spec.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0].Values[0])
 	assert.Contains(t, d.Tags, cloudapi.Tag{Key: "stratus.io/cluster", Value: "e2e"})
 	assert.Contains(t, d.Tags, cloudapi.Tag{Key: "stratus.io/csi-volume", Value: pv.Name})
+
+	// One disk, one CreateDisks: the driver's cloud calls, as its /metrics reports them.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `stratus_cloudapi_requests_total{action="CreateDisks",result="success",service="cbs"} 1`)
 
 	require.NoError(t, kube.CoreV1().PersistentVolumeClaims("default").Delete(ctx, "data", metav1.DeleteOptions{}))
 	framework.Eventually(t, 2*time.Minute, "PV "+pv.Name+" and disk "+diskID+" deleted", func(ctx context.Context) error {
