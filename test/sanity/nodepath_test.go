@@ -154,6 +154,25 @@ func TestNodePathDataFollowsTheVolume(t *testing.T) {
 	m2 := c.attach(vol, "ins-node0002", rwo, false)
 	assert.Equal(t, payload, readFile(t, m2.target, "data.txt"), "the file written on node 1 is on node 2")
 
+	t.Run("volume stats are the filesystem's", func(t *testing.T) {
+		st, err := c.nodes["ins-node0002"].NodeGetVolumeStats(c.ctx, &csipb.NodeGetVolumeStatsRequest{VolumeId: vol, VolumePath: m2.target})
+		require.NoError(t, err)
+		var bytes, inodes *csipb.VolumeUsage
+		for _, u := range st.GetUsage() {
+			switch u.GetUnit() {
+			case csipb.VolumeUsage_BYTES:
+				bytes = u
+			case csipb.VolumeUsage_INODES:
+				inodes = u
+			}
+		}
+		require.NotNil(t, bytes)
+		require.NotNil(t, inodes)
+		assert.Equal(t, fsBytes(t, m2.target), bytes.GetTotal())
+		assert.GreaterOrEqual(t, bytes.GetUsed(), int64(len(payload)), "the file counts")
+		assert.Greater(t, inodes.GetUsed(), int64(10))
+	})
+
 	t.Run("read-only publish refuses writes", func(t *testing.T) {
 		ro := filepath.Join(c.e.dir, "kubelet", "ins-node0002", "pods", "reader", "mount")
 		_, err := c.nodes["ins-node0002"].NodePublishVolume(c.ctx, &csipb.NodePublishVolumeRequest{VolumeId: vol,
@@ -233,6 +252,47 @@ func TestNodePathDataFollowsTheVolume(t *testing.T) {
 		assert.Len(t, snaps.GetEntries(), 1, "the clone's temporary snapshot is gone; only snap-move is left")
 	})
 	c.detach(m2)
+	_, err := c.nodes["ins-node0002"].NodeGetVolumeStats(c.ctx, &csipb.NodeGetVolumeStatsRequest{VolumeId: vol, VolumePath: m2.staging})
+	grpcCode(t, err, codes.NotFound, "")
+}
+
+// TestNodePathRawBlock: a block volume is the device itself at the pod's path; attached
+// read-only, it refuses writes.
+func TestNodePathRawBlock(t *testing.T) {
+	c := newCluster(t, "ins-node0001")
+	block := &csipb.VolumeCapability{AccessType: &csipb.VolumeCapability_Block{Block: &csipb.VolumeCapability_BlockVolume{}},
+		AccessMode: &csipb.VolumeCapability_AccessMode{Mode: csipb.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER}}
+	vol := c.createVolume("pvc-block", nil, nil, block).GetVolumeId()
+	m := c.attach(vol, "ins-node0001", block, false)
+	f, err := os.OpenFile(m.target, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("raw bytes"), 1<<20)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	require.NoError(t, f.Close())
+
+	st, err := c.nodes["ins-node0001"].NodeGetVolumeStats(c.ctx, &csipb.NodeGetVolumeStatsRequest{VolumeId: vol, VolumePath: m.target})
+	require.NoError(t, err)
+	assert.Equal(t, 10*csi.GiB, st.GetUsage()[0].GetTotal(), "a block volume's size")
+	c.detach(m)
+
+	// Attached read-only: the node makes the device itself read-only (a mount flag does
+	// not stop writes to a device node).
+	r := c.attach(vol, "ins-node0001", block, true)
+	got := make([]byte, 9)
+	rf, err := os.Open(r.target)
+	require.NoError(t, err)
+	_, err = rf.ReadAt(got, 1<<20)
+	require.NoError(t, err)
+	rf.Close()
+	assert.Equal(t, []byte("raw bytes"), got, "the reader sees the writer's bytes")
+	wf, err := os.OpenFile(r.target, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = wf.WriteAt([]byte("x"), 0)
+		wf.Close()
+	}
+	assert.Error(t, err, "a write to a read-only block volume fails")
+	c.detach(r)
 }
 
 // TestNodePathOneWriterManyReaders: a shareable volume written once is read by two nodes
