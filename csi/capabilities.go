@@ -56,10 +56,6 @@ var fsTypes = []string{"ext4", "ext3", "xfs"}
 // defaultFSType is used when neither the capability nor the StorageClass names one.
 const defaultFSType = "ext4"
 
-func controllerHas(c csi.ControllerServiceCapability_RPC_Type) bool {
-	return slices.Contains(controllerCapabilities, c)
-}
-
 // checkCapability reports why the driver cannot serve one capability, or nil.
 func checkCapability(c *csi.VolumeCapability) error {
 	if c == nil {
