@@ -65,7 +65,7 @@ type systemMounter struct {
 func NewMounter() Mounter {
 	ex := utilexec.New()
 	return &systemMounter{
-		m:       mountutils.NewSafeFormatAndMount(mountutils.New(""), ex),
+		m:       mountutils.NewSafeFormatAndMount(mountutils.NewWithoutSystemd(""), ex),
 		resizer: mountutils.NewResizeFs(ex),
 	}
 }

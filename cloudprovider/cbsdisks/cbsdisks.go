@@ -313,17 +313,21 @@ func (a *Disks) settled(ctx context.Context, id string) (*cbs.Disk, error) {
 }
 
 func (a *Disks) AttachDisk(ctx context.Context, diskID, instanceID string) (*csi.Disk, error) {
-	d, err := a.settled(ctx, diskID)
-	if err != nil {
-		return nil, err
-	}
-	if !d.AttachedTo(instanceID) {
-		_, err := a.cbs.AttachDisks(ctx, &cbs.AttachDisksRequest{DiskIds: []string{diskID}, InstanceId: instanceID})
-		if err != nil && !cloudapi.HasCode(err, cbs.CodeDiskAttached) {
-			return nil, fmt.Errorf("disk %s: AttachDisks to %s: %w", diskID, instanceID, mapError(err))
+	// Optimistic: the common case is a settled disk, so attach first and wait for the disk
+	// to settle only when the cloud says it is busy (a detach still running).
+	req := &cbs.AttachDisksRequest{DiskIds: []string{diskID}, InstanceId: instanceID}
+	_, err := a.cbs.AttachDisks(ctx, req)
+	if cloudapi.HasCode(err, cbs.CodeDiskBusy) {
+		if _, err = a.settled(ctx, diskID); err != nil {
+			return nil, err
 		}
+		_, err = a.cbs.AttachDisks(ctx, req)
 	}
-	d, err = a.cbs.WaitDiskAttached(ctx, diskID, instanceID, a.cfg.Wait)
+	// Already attached there (a retry): the wait below confirms it.
+	if err != nil && !cloudapi.HasCode(err, cbs.CodeDiskAttached) {
+		return nil, fmt.Errorf("disk %s: AttachDisks to %s: %w", diskID, instanceID, mapError(err))
+	}
+	d, err := a.cbs.WaitDiskAttached(ctx, diskID, instanceID, a.cfg.Wait)
 	if err != nil {
 		return nil, fmt.Errorf("disk %s: %w", diskID, mapError(err))
 	}
