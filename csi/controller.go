@@ -393,7 +393,14 @@ func (s *controllerServer) ControllerPublishVolume(ctx context.Context, req *csi
 	if err := s.attached.checkPublish(d, node, c, want); err != nil {
 		return nil, err
 	}
-	if !slices.Contains(d.Instances, node) {
+	attached := slices.Contains(d.Instances, node)
+	if attached {
+		if prev := s.attached.get(id, node); prev != accessUnknown && prev != want {
+			// One attachment per node, published one way: pods of the same volume share
+			// it and choose read-only per mount (NodePublish).
+			return nil, status.Errorf(codes.AlreadyExists, "volume %s is already published %s to node %s", id, prev, node)
+		}
+	} else {
 		if d.Zone != inst.Zone {
 			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is in zone %s and node %s in zone %s", id, d.Zone, node, inst.Zone)
 		}
@@ -406,14 +413,14 @@ func (s *controllerServer) ControllerPublishVolume(ctx context.Context, req *csi
 				return nil, status.Errorf(codes.ResourceExhausted, "node %s already has %d volumes attached, its limit", node, n)
 			}
 		}
+	}
+	// Busy: an earlier call's attach is still running (its caller gave up waiting); wait
+	// for it here rather than answer before the disk is there.
+	if !attached || d.Busy {
 		if _, err := s.disks.AttachDisk(ctx, id, node); err != nil {
 			return nil, cloudError("volume "+id+": attach to node "+node, err)
 		}
 		klog.InfoS("Volume attached", "volume", id, "node", node, "access", want)
-	} else if prev := s.attached.get(id, node); prev != accessUnknown && prev != want {
-		// One attachment per node, published one way: pods of the same volume share it
-		// and choose read-only per mount (NodePublish).
-		return nil, status.Errorf(codes.AlreadyExists, "volume %s is already published %s to node %s", id, prev, node)
 	}
 	s.attached.set(id, node, want)
 	return &csi.ControllerPublishVolumeResponse{PublishContext: map[string]string{

@@ -208,6 +208,15 @@ func TestControllerPublish(t *testing.T) {
 		require.NoError(t, err, "unpublish is idempotent")
 		assert.Equal(t, 1, f.detaches)
 	})
+	t.Run("an attach still running is waited for", func(t *testing.T) {
+		f := newFakeDisks()
+		c := newController(t, f, 1)
+		id := newVol(f, &Disk{ID: "disk-1", Zone: "zone-1", Owned: true, Instances: []string{"ins-a"}, Busy: true})
+		_, err := c.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{VolumeId: id, NodeId: "ins-a", VolumeCapability: snmw})
+		require.NoError(t, err, "its own attachment does not count against the node's limit")
+		assert.Equal(t, 1, f.attaches, "AttachDisk waited for the running attach")
+		assert.False(t, f.disks[id].Busy)
+	})
 	cases := []struct {
 		name   string
 		disk   *Disk
