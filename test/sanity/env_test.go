@@ -118,7 +118,7 @@ type driver struct {
 	csipb.NodeClient
 }
 
-// startDriver serves a driver for instance (mode all, or node when node is true) on a
+// startDriver serves a driver for instance in the given mode on a
 // unix socket and connects to it. maxVolumes is the per-node limit (0: 20).
 func (e *env) startDriver(instance string, mode csi.Mode, maxVolumes int64) *driver {
 	t := e.t
