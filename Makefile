@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt
+.PHONY: all build run test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni bench-csi fakecloud vet fmt
 
 all: build
 
@@ -40,7 +40,7 @@ fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml
 
 # Benchmarks print the figures the issues ask for (see test/bench/*/README.md).
-bench: bench-cloudapi bench-clb bench-ccm bench-cni
+bench: bench-cloudapi bench-clb bench-ccm bench-cni bench-csi
 
 bench-cloudapi:
 	$(GO) test -run '^$$' -bench DescribeInstances -benchmem ./test/bench/cloudapi/
@@ -54,3 +54,7 @@ bench-ccm:
 # needs root and Debian's containernetworking-plugins
 bench-cni:
 	$(GO) test -run '^$$' -bench BenchmarkPodLifecycle -benchtime 1x ./test/bench/cni/
+
+# needs root, loop devices and e2fsprogs
+bench-csi:
+	$(GO) test -run '^$$' -bench BenchmarkVolumeLifecycle -benchtime 1x ./test/bench/csi/

@@ -22,6 +22,8 @@ test_deps=(
   "nft nftables"
   "/usr/lib/cni/bridge containernetworking-plugins"
   "mkfs.ext4 e2fsprogs"
+  "mkfs.xfs xfsprogs"
+  "mount mount"
   "losetup util-linux"
   "flock util-linux"
   "modprobe kmod"
