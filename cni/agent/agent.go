@@ -149,6 +149,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		close(stop)
 		factory.Shutdown()
 	}()
+	go func() {
+		// Tells an operator the agent reached the API with working credentials;
+		// until then client-go logs why each list failed.
+		if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+			_, found, _ := informer.GetStore().GetByKey(a.opts.NodeName)
+			klog.InfoS("Node informer synced", "node", a.opts.NodeName, "nodeFound", found)
+		}
+	}()
 
 	resync := time.NewTicker(a.opts.Resync)
 	defer resync.Stop()
