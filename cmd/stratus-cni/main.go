@@ -15,12 +15,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 
 	"github.com/containernetworking/cni/pkg/skel"
-	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cni"
 )
@@ -49,9 +49,11 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
-		klog.ErrorS(err, "stratus-cni failed", "subcommand", os.Args[1])
-		klog.Flush()
+		fmt.Fprintf(os.Stderr, "stratus-cni %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
 }
@@ -84,7 +86,8 @@ func runInstall(args []string) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("Installed CNI plugin", "path", path)
-	klog.Flush()
+	// Plain stderr rather than klog: the plugin links no logging library, so
+	// nothing of one is initialised on every pod ADD and DEL.
+	fmt.Fprintf(os.Stderr, "stratus-cni install: installed the CNI plugin as %s\n", path)
 	return nil
 }
