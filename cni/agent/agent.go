@@ -135,6 +135,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	// the informer's cache.
 	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(a.ownNode))
 	informer := factory.Core().V1().Nodes().Informer()
+	if err := informer.SetTransform(podCIDROnly); err != nil {
+		return fmt.Errorf("agent: watch node %s: %w", a.opts.NodeName, err)
+	}
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { a.observe("add", obj) },
 		UpdateFunc: func(_, obj any) { a.observe("update", obj) },
@@ -175,6 +178,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			retry = time.After(a.opts.RetryInterval)
 		}
 	}
+}
+
+// podCIDROnly keeps of a Node what the agent reads. A Node's status (images,
+// conditions, addresses) and managed fields are most of its size and none of the
+// agent's business, so the cache holds a few hundred bytes instead.
+func podCIDROnly(obj any) (any, error) {
+	node, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion},
+		Spec:       corev1.NodeSpec{PodCIDR: node.Spec.PodCIDR, PodCIDRs: node.Spec.PodCIDRs},
+	}, nil
 }
 
 // observe only records the Node, so a slow disk never blocks the informer.

@@ -335,3 +335,28 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestCacheKeepsOnlyWhatTheAgentReads(t *testing.T) {
+	t.Parallel()
+	n := node("node-a", "fd00:10:244::/64", "10.244.13.0/24")
+	n.ResourceVersion, n.UID = "42", "uid-1"
+	n.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+	n.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example/big:1"}, SizeBytes: 1 << 30}}
+	n.Labels = map[string]string{"kubernetes.io/hostname": "node-a"}
+	got, err := podCIDROnly(n)
+	require.NoError(t, err)
+	kept := got.(*corev1.Node)
+	assert.Equal(t, "node-a", kept.Name)
+	assert.Equal(t, "42", kept.ResourceVersion)
+	assert.Equal(t, "10.244.13.0/24", PodCIDR(kept))
+	assert.Equal(t, n.Spec.PodCIDRs, kept.Spec.PodCIDRs)
+	assert.Empty(t, kept.ManagedFields)
+	assert.Empty(t, kept.Status.Images)
+	assert.Empty(t, kept.Labels)
+	assert.Len(t, n.Status.Images, 1, "the informer's input is not modified")
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"a": "b"}}}
+	other, err := podCIDROnly(pod)
+	require.NoError(t, err)
+	assert.Same(t, pod, other, "anything but a Node passes through")
+}
