@@ -22,7 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -131,10 +131,9 @@ func (a *Agent) ownNode(o *metav1.ListOptions) {
 // relists after an expired watch (410 Gone), follows bookmarks and reconnects
 // after any failure; Run returns only when ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	// No informer resync: the ticker below re-checks the file without touching
-	// the informer's cache.
-	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(a.ownNode))
-	informer := factory.Core().V1().Nodes().Informer()
+	// One informer, no factory: the agent watches nothing else. No informer
+	// resync either: the ticker below re-checks the file without the cache.
+	informer := coreinformers.NewFilteredNodeInformer(a.client, 0, cache.Indexers{}, a.ownNode)
 	if err := informer.SetTransform(podCIDROnly); err != nil {
 		return fmt.Errorf("agent: watch node %s: %w", a.opts.NodeName, err)
 	}
@@ -146,11 +145,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: watch node %s: %w", a.opts.NodeName, err)
 	}
 	klog.InfoS("Watching node for podCIDR", "node", a.opts.NodeName, "conflist", a.opts.ConfPath())
-	stop := make(chan struct{})
-	factory.Start(stop)
+	stopped := make(chan struct{})
+	informerCtx, stopInformer := context.WithCancel(ctx)
+	go func() {
+		defer close(stopped)
+		informer.RunWithContext(informerCtx)
+	}()
 	defer func() {
-		close(stop)
-		factory.Shutdown()
+		stopInformer()
+		<-stopped
 	}()
 	go func() {
 		// Tells an operator the agent reached the API with working credentials;
