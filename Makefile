@@ -53,7 +53,7 @@ bench-ccm:
 
 # needs root and Debian's containernetworking-plugins
 bench-cni:
-	$(GO) test -run '^$$' -bench BenchmarkPodLifecycle -benchtime 1x ./test/bench/cni/
+	$(GO) test -run '^$$' -bench 'BenchmarkPodLifecycle|BenchmarkPluginStartup' -benchtime 1x ./test/bench/cni/
 
 # needs root, loop devices and e2fsprogs
 bench-csi:
