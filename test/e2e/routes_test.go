@@ -358,3 +358,32 @@ func testRefusedPodCIDRs(t *testing.T, env *routesEnv) {
 	}
 	foreignRoutesIntact(t, env)
 }
+
+// TestCCMRoutesWithManifestFlags runs the CCM with the example Deployment's own flags (its
+// cloud-config and serving address aside): routes are on there, and a Node with a
+// podCIDR gets its route.
+func TestCCMRoutesWithManifestFlags(t *testing.T) {
+	var args []string
+	for _, a := range manifestDeployment(t).Spec.Template.Spec.Containers[0].Args {
+		switch name, _, _ := strings.Cut(a, "="); name {
+		case "--cloud-config", "--secure-port", "--bind-address", "--leader-elect", "--leader-elect-resource-namespace", "--leader-elect-resource-name":
+		default:
+			args = append(args, a)
+		}
+	}
+	require.Contains(t, args, "--configure-cloud-routes=true")
+	etcd := framework.StartEtcd(t)
+	apiServer := framework.StartAPIServer(t, etcd)
+	fc := framework.StartFakecloud(t, framework.WithSeed(writeRoutesSeed(t, 2)))
+	cloudConfig := framework.WriteCloudConfig(t, t.TempDir(), fc, e2eCloudConfig)
+	ccm := framework.StartCCM(t, apiServer, cloudConfig, framework.WithCCMArgs(args...))
+	env := &routesEnv{api: apiServer, fc: fc, ccm: ccm, client: apiServer.Client, vpc: vpc.New(fc.Client(t)), cvm: fc.CVM(t)}
+	for i := range 2 {
+		registerRoutedNode(t, env, i, "")
+	}
+	for i := range 2 {
+		name, _, ip, cidr := routesNode(i)
+		framework.Eventually(t, routeTimeout, "route "+cidr+" via "+ip, routed(env, cidr, ip))
+		framework.Eventually(t, routeTimeout, "node "+name+" NetworkUnavailable=False", networkAvailable(env.client, name))
+	}
+}
