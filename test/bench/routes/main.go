@@ -15,7 +15,8 @@
 //
 // It prints, per mode, that time and the CreateRoutes calls fakecloud answered, then checks
 // the target: batching on makes at most one call per 50 routes and is at least 20x faster
-// than off. It exits 1 when the target is missed.
+// than off. It exits 1 when the target is missed. A baseline that does not finish within
+// -timeout is reported as such, and its time counts as a lower bound of the speedup.
 package main
 
 import (
@@ -76,7 +77,7 @@ type result struct {
 func main() {
 	nodes := flag.Int("nodes", 5000, "nodes (instances, pod CIDRs) to route")
 	rate := flag.Float64("rate", 20, "per-action rate limit in requests/s, on the client and on fakecloud (the API's default is 20)")
-	timeout := flag.Duration("timeout", 15*time.Minute, "give up on a mode after this long")
+	timeout := flag.Duration("timeout", 20*time.Minute, "give up on a mode after this long (a baseline cut short is a lower bound)")
 	klog.InitFlags(nil)
 	_ = flag.Set("v", "0")
 	_ = flag.Set("logtostderr", "false")
@@ -110,10 +111,18 @@ func main() {
 
 	on, off := results[0], results[1]
 	budget := (on.nodes + 49) / 50
+	// A baseline that runs out of time still bounds the speedup from below: it would
+	// have taken at least that long.
 	speedup := off.elapsed.Seconds() / on.elapsed.Seconds()
-	fmt.Printf("\nbatching on: %d CreateRoutes calls (target <= %d, 1 per 50 routes); %.1fx faster than one call per route (target >= 20x)\n",
-		on.creates, budget, speedup)
-	if on.timedOut || off.timedOut || on.creates > budget || speedup < 20 {
+	bound := ""
+	if off.timedOut {
+		bound = "at least "
+		fmt.Printf("\none call per route did not finish within %s (%d of %d routes, %.1f routes/s): its time is a lower bound\n",
+			off.elapsed.Round(time.Second), off.created, off.nodes, float64(off.created)/off.elapsed.Seconds())
+	}
+	fmt.Printf("\nbatching on: %d CreateRoutes calls (target <= %d, 1 per 50 routes); %s%.1fx faster than one call per route (target >= 20x)\n",
+		on.creates, budget, bound, speedup)
+	if on.timedOut || on.creates > budget || speedup < 20 {
 		fmt.Println("target: MISSED")
 		os.Exit(1)
 	}
