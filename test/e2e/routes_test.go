@@ -103,6 +103,7 @@ func TestCCMRoutes(t *testing.T) {
 
 	t.Run("FiftyNodesFiftyRoutes", func(t *testing.T) { testFiftyRoutes(t, env) })
 	t.Run("DeletedNodeLosesItsRoute", func(t *testing.T) { testDeletedNode(t, env) })
+	t.Run("PodCIDRMovesToAnotherNode", func(t *testing.T) { testPodCIDRMoves(t, env) })
 	t.Run("StoppedThenTerminatedInstance", func(t *testing.T) { testStoppedThenTerminated(t, env) })
 	t.Run("FaultsOnlyDelay", func(t *testing.T) { testRouteFaults(t, env) })
 	t.Run("RefusedPodCIDRsGiveEvents", func(t *testing.T) { testRefusedPodCIDRs(t, env) })
@@ -251,6 +252,20 @@ func testDeletedNode(t *testing.T, env *routesEnv) {
 	// The others stay.
 	_, _, ip4, cidr4 := routesNode(4)
 	require.NoError(t, routed(env, cidr4, ip4)(ctx))
+	foreignRoutesIntact(t, env)
+}
+
+// A node goes and a new one gets its podCIDR at once (node IPAM reuses it): the route to
+// that destination is replaced by one via the new node, never duplicated.
+func testPodCIDRMoves(t *testing.T, env *routesEnv) {
+	ctx := context.Background()
+	oldName, _, oldIP, cidr := routesNode(10)
+	require.NoError(t, routed(env, cidr, oldIP)(ctx))
+	require.NoError(t, env.client.CoreV1().Nodes().Delete(ctx, oldName, metav1.DeleteOptions{}))
+	newName := registerRoutedNode(t, env, routesNodes+7, cidr)
+	_, _, newIP, _ := routesNode(routesNodes + 7)
+	framework.Eventually(t, routeTimeout, cidr+" via the new node "+newName, routed(env, cidr, newIP))
+	framework.Eventually(t, routeTimeout, "node "+newName+" NetworkUnavailable=False", networkAvailable(env.client, newName))
 	foreignRoutesIntact(t, env)
 }
 
