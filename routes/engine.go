@@ -149,7 +149,7 @@ func (e *Engine) ListRoutes(ctx context.Context, _ string) ([]*cloudprovider.Rou
 	gateways = slices.Compact(gateways)
 	live := map[netip.Addr]bool{}
 	if len(gateways) > 0 {
-		if live, err = e.cfg.Table.LiveGateways(ctx, gateways); err != nil {
+		if live, err = e.cfg.Table.LiveGateways(ctx, gateways, true); err != nil {
 			return nil, fmt.Errorf("list routes of cluster %s: check %d gateways: %w", e.cfg.ClusterID, len(gateways), err)
 		}
 	}
@@ -213,7 +213,7 @@ func (e *Engine) CreateRoute(ctx context.Context, _ string, _ string, route *clo
 		// that the user sees the cloud's own answer (a duplicate) on this node.
 	}
 
-	live, err := e.cfg.Table.LiveGateways(ctx, []netip.Addr{gw})
+	live, err := e.cfg.Table.LiveGateways(ctx, []netip.Addr{gw}, false)
 	if err != nil {
 		return fmt.Errorf("node %s: route %s: check the gateway: %w", node, want, err)
 	}

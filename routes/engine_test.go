@@ -89,6 +89,7 @@ func TestListRoutesOwnershipAndHealth(t *testing.T) {
 				byName[r.Name] = r
 			}
 			require.Len(t, byName, 3, "only this cluster's routes, exactly marked, with an address next hop")
+			assert.Equal(t, 1, tbl.count("LiveGateways current"), "blackholes are judged on the current state, in one check")
 			cases := []struct {
 				name      string
 				id        string
@@ -293,6 +294,8 @@ func TestGatewayNotLive(t *testing.T) {
 	require.ErrorIs(t, err, ErrGatewayNotLive)
 	assert.Contains(t, err.Error(), "node n1")
 	assert.Zero(t, tbl.count("Create"))
+	assert.Equal(t, 1, tbl.count("LiveGateways"))
+	assert.Zero(t, tbl.count("LiveGateways current"), "skipping a create may rest on an older answer")
 
 	noIP := mkNode("n2", "10.0.1.2", "10.244.2.0/24")
 	noIP.Status.Addresses = noIP.Status.Addresses[1:]

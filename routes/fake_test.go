@@ -125,10 +125,13 @@ func (f *fakeTable) Delete(_ context.Context, rs []Route) error {
 	return nil
 }
 
-func (f *fakeTable) LiveGateways(_ context.Context, gws []netip.Addr) (map[netip.Addr]bool, error) {
+func (f *fakeTable) LiveGateways(_ context.Context, gws []netip.Addr, current bool) (map[netip.Addr]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["LiveGateways"]++
+	if current {
+		f.calls["LiveGateways current"]++
+	}
 	if f.liveErr != nil {
 		return nil, f.liveErr
 	}

@@ -40,7 +40,13 @@ type Table interface {
 	// LiveGateways reports, for each address, whether it can carry traffic as a next hop
 	// (for a VPC: it is the private IP of a running instance). An address it cannot judge
 	// right now is an error, never false: false makes the route controller delete routes.
-	LiveGateways(ctx context.Context, gateways []netip.Addr) (map[netip.Addr]bool, error)
+	//
+	// With current set the answer must reflect the gateway's state now (within the
+	// table's notion of fresh): the engine reports routes via a false gateway as
+	// blackholes, which deletes them. Without it an older answer will do: the engine only
+	// uses it to skip creating a route that would be a blackhole, and a wrong "live"
+	// costs one create that the next listing undoes.
+	LiveGateways(ctx context.Context, gateways []netip.Addr, current bool) (map[netip.Addr]bool, error)
 	// Limits returns the per-call limits.
 	Limits() Limits
 }

@@ -84,10 +84,17 @@ var _ cloudprovider.InformerUser = (*Cloud)(nil)
 
 // lookupStates answers the routes adapter from the instance lookups the node controllers
 // share (one VPC listing per TTL), so checking a route's next hop costs no call of its own.
+// A current answer is a State lookup (listing younger than cacheTTL); otherwise a
+// Metadata one (up to metadataMaxAge), so that creating thousands of routes, which
+// outlasts cacheTTL, does not list the VPC again and again.
 type lookupStates struct{ l *instancelookup.Lookup }
 
-func (s lookupStates) StateByPrivateIP(ctx context.Context, ip string) (string, error) {
-	inst, err := s.l.ByPrivateIP(ctx, ip, instancelookup.State)
+func (s lookupStates) StateByPrivateIP(ctx context.Context, ip string, current bool) (string, error) {
+	need := instancelookup.Metadata
+	if current {
+		need = instancelookup.State
+	}
+	inst, err := s.l.ByPrivateIP(ctx, ip, need)
 	if errors.Is(err, instancelookup.ErrNotFound) {
 		return "", vpcroutes.ErrNoInstance
 	}

@@ -43,8 +43,10 @@ var ErrNoInstance = errors.New("no instance has this private IP")
 // Instances tells the state of the instance that holds a private IP of the VPC. The
 // provider binds it to its instance lookups (a VPC listing shared with the node
 // controllers); ErrNoInstance must only come from a query made after the question.
+// current asks for the state now (a listing no older than the lookups' state TTL);
+// without it an older listing may answer.
 type Instances interface {
-	StateByPrivateIP(ctx context.Context, ip string) (string, error)
+	StateByPrivateIP(ctx context.Context, ip string, current bool) (string, error)
 }
 
 // Config names the table to manage.
@@ -261,10 +263,10 @@ func (t *Table) Delete(ctx context.Context, rs []routes.Route) error {
 
 // LiveGateways reports which addresses are private IPs of instances that run (or are on
 // their way to running, so that a reboot does not drop a node's route).
-func (t *Table) LiveGateways(ctx context.Context, gws []netip.Addr) (map[netip.Addr]bool, error) {
+func (t *Table) LiveGateways(ctx context.Context, gws []netip.Addr, current bool) (map[netip.Addr]bool, error) {
 	out := make(map[netip.Addr]bool, len(gws))
 	for _, gw := range gws {
-		state, err := t.cfg.Instances.StateByPrivateIP(ctx, gw.String())
+		state, err := t.cfg.Instances.StateByPrivateIP(ctx, gw.String(), current)
 		switch {
 		case errors.Is(err, ErrNoInstance):
 			out[gw] = false

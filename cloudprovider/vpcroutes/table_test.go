@@ -33,7 +33,7 @@ type states struct {
 	err error
 }
 
-func (s *states) StateByPrivateIP(_ context.Context, ip string) (string, error) {
+func (s *states) StateByPrivateIP(_ context.Context, ip string, _ bool) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -220,11 +220,11 @@ func TestLiveGateways(t *testing.T) {
 	tbl, err := New(e.vpc, Config{VpcID: "vpc-stratus1", ClusterID: "c1", Instances: st})
 	require.NoError(t, err)
 	ips := []netip.Addr{netip.MustParseAddr("10.0.1.11"), netip.MustParseAddr("10.0.1.12"), netip.MustParseAddr("10.0.2.11"), netip.MustParseAddr("10.0.3.99")}
-	live, err := tbl.LiveGateways(context.Background(), ips)
+	live, err := tbl.LiveGateways(context.Background(), ips, true)
 	require.NoError(t, err)
 	assert.Equal(t, map[netip.Addr]bool{ips[0]: true, ips[1]: false, ips[2]: true, ips[3]: false}, live)
 	st.err = fmt.Errorf("DescribeInstances: %w", errors.New("InternalError"))
-	_, err = tbl.LiveGateways(context.Background(), ips)
+	_, err = tbl.LiveGateways(context.Background(), ips, true)
 	assert.Error(t, err, "an unknown state is an error, never 'not live'")
 }
 

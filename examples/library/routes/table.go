@@ -67,8 +67,9 @@ func (t *NimbusTable) Delete(_ context.Context, rs []routes.Route) error {
 	return nil
 }
 
-// LiveGateways says which next hops are running machines.
-func (t *NimbusTable) LiveGateways(_ context.Context, gws []netip.Addr) (map[netip.Addr]bool, error) {
+// LiveGateways says which next hops are running machines. Nimbus' machine list is always
+// current, so the freshness the engine asks for does not matter here.
+func (t *NimbusTable) LiveGateways(_ context.Context, gws []netip.Addr, _ bool) (map[netip.Addr]bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[netip.Addr]bool{}
