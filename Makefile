@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni bench-csi fakecloud vet fmt
+.PHONY: all build run test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni bench-csi bench-routes fakecloud vet fmt
 
 all: build
 
@@ -40,7 +40,7 @@ fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml
 
 # Benchmarks print the figures the issues ask for (see test/bench/*/README.md).
-bench: bench-cloudapi bench-clb bench-ccm bench-cni bench-csi
+bench: bench-cloudapi bench-clb bench-ccm bench-cni bench-csi bench-routes
 
 bench-cloudapi:
 	$(GO) test -run '^$$' -bench DescribeInstances -benchmem ./test/bench/cloudapi/
@@ -50,6 +50,9 @@ bench-clb:
 
 bench-ccm:
 	$(GO) run ./test/bench/ccm
+
+bench-routes:
+	$(GO) run ./test/bench/routes
 
 # needs root and Debian's containernetworking-plugins
 bench-cni:

@@ -49,6 +49,7 @@ type Cloud struct {
 	lookup    *instancelookup.Lookup
 	instances *instances
 	zones     *zones
+	routes    *podRoutes // nil when the provider has no cloud API client (tests with a fake API)
 }
 
 var _ cloudprovider.Interface = (*Cloud)(nil)
@@ -56,8 +57,10 @@ var _ cloudprovider.Interface = (*Cloud)(nil)
 // New builds the provider from a loaded Config.
 func New(cfg *Config, opts Options) (*Cloud, error) {
 	api := opts.API
+	var client *cloudapi.Client
 	if api == nil {
-		client, err := cloudapi.New(cloudapi.Config{
+		var err error
+		client, err = cloudapi.New(cloudapi.Config{
 			Endpoint:    cfg.Endpoint,
 			Region:      cfg.Region,
 			Credentials: cfg.Credentials(),
@@ -82,6 +85,13 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 	c := &Cloud{cfg: cfg, life: life, lookup: lookup}
 	c.instances = &instances{lookup: lookup, region: cfg.Region, vpcID: cfg.VpcID}
 	c.zones = &zones{instances: c.instances}
+	if client != nil {
+		r, err := newPodRoutes(cfg, client, lookup)
+		if err != nil {
+			return nil, err
+		}
+		c.routes = r
+	}
 	// Never log the credentials: only which secret id (its String redacts all but a prefix).
 	klog.InfoS("qcloud provider configured", "region", cfg.Region, "vpc", cfg.VpcID, "cluster", cfg.ClusterID,
 		"endpoint", cfg.Endpoint, "credentials", cfg.Credentials().String(), "batching", cfg.Batching(),
@@ -129,9 +139,6 @@ func (c *Cloud) Zones() (cloudprovider.Zones, bool) { return c.zones, true }
 
 // Clusters is not supported.
 func (c *Cloud) Clusters() (cloudprovider.Clusters, bool) { return nil, false }
-
-// Routes is not served yet.
-func (c *Cloud) Routes() (cloudprovider.Routes, bool) { return nil, false }
 
 // ProviderName is "qcloud".
 func (c *Cloud) ProviderName() string { return ProviderName }

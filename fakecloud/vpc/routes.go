@@ -155,6 +155,9 @@ func (m *Module) createRoutes(r *api.Request) (any, error) {
 			if err != nil {
 				return err
 			}
+			if want.GatewayType == vpc.GatewayTypeNormalCVM && !addressInUse(tx, rt.VpcId, want.GatewayId) {
+				return api.Errorf("InvalidParameter.NextHopMismatch", "parameter `%s.GatewayId`: no instance of VPC %s has the private IP %s", field, rt.VpcId, want.GatewayId)
+			}
 			if dests[dest] {
 				return api.Errorf("InvalidParameterValue.Duplicate", "parameter `%s.DestinationCidrBlock`: route table %s already has a route to %s", field, rt.RouteTableId, dest)
 			}
@@ -230,6 +233,24 @@ func checkRoute(field string, rt *vpc.Route, vp netip.Prefix) (netip.Prefix, err
 		}
 	}
 	return dest, nil
+}
+
+// addressInUse reports whether ip is a leased private address of a subnet of VPC vpcID:
+// a NORMAL_CVM next hop must be an instance's address, not merely inside the VPC CIDR.
+func addressInUse(tx *store.Tx, vpcID, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	for _, sn := range subnetsT.List(tx) {
+		if sn.VpcId != vpcID {
+			continue
+		}
+		if p, err := netip.ParsePrefix(sn.CidrBlock); err == nil && p.Contains(addr) {
+			return IPLeased(tx, sn.SubnetId, addr.String())
+		}
+	}
+	return false
 }
 
 func checkTableID(id string) error {
