@@ -2,7 +2,14 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt
+.PHONY: all build run test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt \
+	images image-context image-test images-push images-list
+
+# Version stamp of the binaries and tag of the images; REGISTRY prefixes the image names
+# (stratus/<image> by default). See build/images/README.md and docs/install.md.
+VERSION ?= $(shell tr -d ' \n' < VERSION)
+REGISTRY ?= stratus
+export VERSION REGISTRY
 
 all: build
 
@@ -45,3 +52,24 @@ bench-ccm:
 # needs root and Debian's containernetworking-plugins
 bench-cni:
 	$(GO) test -run '^$$' -bench BenchmarkPodLifecycle -benchtime 1x ./test/bench/cni/
+
+# Container images (root, buildah, mmdebstrap; see build/images/README.md): OCI archives in
+# _output/images/<image>.oci.tar, tagged $(REGISTRY)/<image>:$(VERSION). No registry pulls.
+images:
+	build/images/build.sh build
+
+# The build context alone, for `docker build -f build/images/<image>/Containerfile
+# _output/images/context`.
+image-context:
+	build/images/build.sh context
+
+images-list:
+	@build/images/build.sh list
+
+# Unpacks every archive and runs its entrypoint under chroot (root).
+image-test:
+	$(GO) test -tags images -count=1 -timeout 20m ./test/images/
+
+# Copies every archive to $(REGISTRY) with skopeo (log in first).
+images-push:
+	build/images/build.sh push

@@ -27,6 +27,7 @@ import (
 
 	"github.com/stratus-cloud/stratus/cni"
 	"github.com/stratus-cloud/stratus/cni/agent"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
 func main() {
@@ -47,6 +48,9 @@ func main() {
 	case "-h", "--help", "help":
 		usage()
 		return
+	case "--version", "-version", "version":
+		fmt.Println(version.String("stratus-cni"))
+		return
 	default:
 		fmt.Fprintf(os.Stderr, "stratus-cni: unknown subcommand %q\n", os.Args[1])
 		usage()
@@ -65,6 +69,7 @@ func usage() {
 With CNI_COMMAND set this binary is the CNI plugin %q. Subcommands:
   agent    watch this node's podCIDR and write the CNI conflist
   install  copy this binary into the CNI bin dir as %s
+  version  print the version (also --version)
 Run "stratus-cni <subcommand> -h" for flags.
 `, cni.About, cni.PluginType, cni.PluginType)
 }
