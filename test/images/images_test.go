@@ -237,3 +237,29 @@ func checkCNI(t *testing.T, u *unpacked) {
 	require.NoError(t, err)
 	assert.NotZero(t, st.Mode().Perm()&0o111, "installed plugin is executable")
 }
+
+// TestManifestCommandsExistInImages closes the loop between the manifests and the
+// archives: every container of examples/manifests runs an image `make images` built, and
+// the command it names (or the image's entrypoint) is an executable in that image.
+func TestManifestCommandsExistInImages(t *testing.T) {
+	testcap.Root(t, "unpack images with their owners and modes")
+	root := repoRoot(t)
+	_, containers := manifestContainers(t, root)
+	for _, c := range containers {
+		t.Run(c.file+"/"+c.workload+"/"+c.name, func(t *testing.T) {
+			name, _, _ := strings.Cut(c.resolved, ":")
+			short := name[strings.LastIndex(name, "/")+1:]
+			u := unpackImage(t, root, short)
+			require.Equal(t, c.resolved, u.Ref, "the manifest runs the archive's image")
+			argv0 := ""
+			if len(c.command) > 0 {
+				argv0 = c.command[0]
+			} else {
+				require.NotEmpty(t, u.Config.Config.Entrypoint, "no command and no entrypoint")
+				argv0 = u.Config.Config.Entrypoint[0]
+			}
+			require.True(t, filepath.IsAbs(argv0), "command %q: an empty image has no PATH lookup to rely on", argv0)
+			u.assertStaticExecutable(t, argv0)
+		})
+	}
+}
