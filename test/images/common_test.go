@@ -67,10 +67,3 @@ func projectVersion(t testing.TB, root string) string {
 	require.NoError(t, err)
 	return strings.TrimSpace(string(b))
 }
-
-func registry() string {
-	if r := os.Getenv("REGISTRY"); r != "" {
-		return r
-	}
-	return "stratus"
-}

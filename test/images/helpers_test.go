@@ -35,6 +35,14 @@ const (
 	runTimeout   = 2 * time.Minute      // one command in an image, generous for a loaded CI machine
 )
 
+// registry is the image name prefix `make images` used: $REGISTRY, else "stratus".
+func registry() string {
+	if r := os.Getenv("REGISTRY"); r != "" {
+		return r
+	}
+	return "stratus"
+}
+
 func imagesDir(root string) string {
 	if d := os.Getenv(imagesDirEnv); d != "" {
 		return d
