@@ -29,6 +29,8 @@ test_deps=(
   "modprobe kmod"
   "pgrep procps"
   "/etc/ssl/certs/ca-certificates.crt ca-certificates"
+  "buildah buildah"
+  "mmdebstrap mmdebstrap"
 )
 case "$want" in
   run) deps=("${common[@]}") ;;

@@ -20,9 +20,11 @@ import (
 
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
 const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane ...]
+       fakecloud --version
 
 Credentials: FAKECLOUD_SECRET_ID / FAKECLOUD_SECRET_KEY when set, else the seed's,
 else the default pair ` + fakecloud.DefaultSecretID + ` / ` + fakecloud.DefaultSecretKey + `.
@@ -30,6 +32,10 @@ Without --seed the world is region ap-guangzhou with zones ap-guangzhou-1, -2, -
 `
 
 func main() {
+	if version.Requested(os.Args[1:2]) {
+		fmt.Println(version.String("fakecloud"))
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "serve" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

@@ -32,11 +32,16 @@ import (
 
 	"github.com/stratus-cloud/stratus/cni"
 	"github.com/stratus-cloud/stratus/cni/agent"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
 const userAgent = "stratus-cni-agent"
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.String("stratus-cni-agent"))
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()

@@ -68,7 +68,7 @@ func TestManifestsMatchTheAgent(t *testing.T) {
 	assert.True(t, spec.HostNetwork, "the agent must reach the API before the node has pod networking")
 	require.Len(t, spec.Containers, 1)
 	c := spec.Containers[0]
-	assert.Equal(t, []string{"/stratus-cni-agent"}, c.Command, "the image holds the agent at /stratus-cni-agent")
+	assert.Equal(t, []string{"/usr/local/bin/stratus-cni-agent"}, c.Command, "the image holds the agent at /usr/local/bin/stratus-cni-agent")
 	assert.Equal(t, spec.InitContainers[0].Image, c.Image, "one image holds the plugin and the agent")
 	require.NotNil(t, c.SecurityContext)
 	assert.True(t, *c.SecurityContext.Privileged)

@@ -23,6 +23,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/stratus-cloud/stratus/cni"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
 func main() {
@@ -43,6 +44,9 @@ func main() {
 		err = runInstall(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
+		return
+	case "--version", "-version", "version":
+		fmt.Println(version.String("stratus-cni"))
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "stratus-cni: unknown subcommand %q\n", os.Args[1])
@@ -65,6 +69,7 @@ With CNI_COMMAND set this binary is the CNI plugin %q. Subcommand:
   install  copy this binary into the CNI bin dir as %s
 Run "stratus-cni install -h" for flags. The node agent that writes the CNI
 conflist from the Node's podCIDR is stratus-cni-agent.
+Also: stratus-cni version (or --version) prints the version.
 `, cni.About, cni.PluginType, cni.PluginType)
 }
 

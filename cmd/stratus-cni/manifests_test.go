@@ -29,7 +29,7 @@ func TestManifestInstallsThisBinary(t *testing.T) {
 	require.NotNil(t, install.SecurityContext)
 	assert.True(t, *install.SecurityContext.Privileged)
 	require.GreaterOrEqual(t, len(install.Command), 2)
-	assert.Equal(t, "/stratus-cni", install.Command[0], "the image holds the plugin at /stratus-cni")
+	assert.Equal(t, "/usr/local/bin/stratus-cni", install.Command[0], "the image holds the plugin at /usr/local/bin/stratus-cni")
 	assert.Equal(t, "install", install.Command[1])
 
 	// --dst is the mount of the host's /opt/cni/bin.

@@ -26,10 +26,8 @@ import (
 	"github.com/stratus-cloud/stratus/cloudprovider/metrics"
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
 	"github.com/stratus-cloud/stratus/csi"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
-
-// version is stamped at build time (-ldflags "-X main.version=...").
-var version = "dev"
 
 type flags struct {
 	mode, endpoint, nodeID, cloudConfig, devRoot, defaultZone, loopImageDir, httpEndpoint string
@@ -38,6 +36,11 @@ type flags struct {
 }
 
 func main() {
+	// Before any other flag is checked, so an image's entrypoint answers --version alone.
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.String("stratus-csi-driver"))
+		return
+	}
 	klog.InitFlags(nil)
 	var f flags
 	flag.StringVar(&f.mode, "mode", "all", "services to serve: controller, node or all")
@@ -50,14 +53,10 @@ func main() {
 	flag.Int64Var(&f.maxVolumes, "max-volumes-per-node", 20, "volumes a node takes (CBS: 20 data disks per instance)")
 	flag.StringVar(&f.httpEndpoint, "http-endpoint", "", "address (host:port) serving /metrics (the cloud API calls) and /healthz; empty: off")
 	flag.DurationVar(&f.attachTimeout, "attach-timeout", 5*time.Minute, "how long attach, detach and resize may take")
-	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Bool("version", false, "print the version and exit")
 	drain := flag.String("wait-drain", "", "instead of serving: wait until no volume of this driver is staged below this kubelet directory (the node's preStop)")
 	drainTimeout := flag.Duration("wait-drain-timeout", 5*time.Minute, "how long --wait-drain waits")
 	flag.Parse()
-	if *showVersion {
-		fmt.Println(csi.DriverName, version)
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *drain != "" {
@@ -106,7 +105,7 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	opts := csi.Options{Mode: mode, Version: version, DefaultZone: f.defaultZone, MaxVolumesPerNode: f.maxVolumes}
+	opts := csi.Options{Mode: mode, Version: version.Version(), DefaultZone: f.defaultZone, MaxVolumesPerNode: f.maxVolumes}
 	if mode != csi.ModeController || f.defaultZone == "" {
 		self, err := findSelf(ctx, disks, cfg.VpcID, f.nodeID)
 		switch {
