@@ -13,13 +13,56 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
-// modules are the services fakecloud serves, in dependency order (a module may read the
-// tables of the ones before it, and its seed is imported after theirs).
-var modules = []func(w *api.World) api.Module{
-	vpc.New,
-	cvm.New,
-	clb.New,
-	cbs.New,
+// Delays are the built-in services' state-machine delays (each service owns its type).
+type Delays struct {
+	CVM cvm.Delays
+	CBS cbs.Delays
+	CLB clb.Delays
+}
+
+// seedDelays reads each service's delay section from the seed.
+func seedDelays(seed *api.Seed) (Delays, error) {
+	var d Delays
+	var err error
+	if d.CVM, _, err = cvm.SeedDelays(seed); err != nil {
+		return d, err
+	}
+	if d.CBS, _, err = cbs.SeedDelays(seed); err != nil {
+		return d, err
+	}
+	d.CLB, _, err = clb.SeedDelays(seed)
+	return d, err
+}
+
+// builtinModules are the services fakecloud serves, in dependency order (a module may
+// read the tables of the ones before it, and its seed is imported after theirs), with
+// their delays (the seed's, or cfg's when set) and data planes.
+func builtinModules(cfg Config, seed *api.Seed) ([]api.NewModule, error) {
+	d, err := seedDelays(seed)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Delays != nil {
+		d = *cfg.Delays
+	}
+	lbOpts := clb.Options{Delays: d.CLB}
+	cbsOpts := cbs.Options{Delays: d.CBS}
+	if dp := cfg.DataPlane; dp != nil {
+		if cfg.DataDir == "" {
+			return nil, errors.New("the data plane needs a data dir for disk images")
+		}
+		lbOpts.DataPlane, lbOpts.LoopbackPool, lbOpts.PublicPool, lbOpts.TargetMap = true, dp.LoopbackPool, dp.PublicPool, dp.TargetMap
+		if err := lbOpts.Validate(); err != nil {
+			return nil, fmt.Errorf("load balancer data plane: %w", err)
+		}
+		cbsOpts.DataPlane = &cbsdp.Options{DataDir: cfg.DataDir, DevRoot: dp.DiskDevRoot}
+	}
+	return []api.NewModule{
+		vpc.New,
+		cvm.WithOptions(cvm.Options{Delays: d.CVM}),
+		clb.WithOptions(lbOpts),
+		cbs.WithOptions(cbsOpts),
+	}, nil
 }
 
 // DataPlane makes the simulated resources real on this machine: CLB listeners bind
@@ -38,21 +81,4 @@ type DataPlane struct {
 	// TargetMap translates target private IPs onto loopback (10.0.0.0/16 -> 127.10.0.0/16
 	// sends 10.0.1.11's traffic to 127.10.1.11); keep it clear of LoopbackPool.
 	TargetMap []clb.PrefixMap
-}
-
-// dataPlaneModules is the module list with both data planes on.
-func dataPlaneModules(dataDir string, dp DataPlane) ([]func(*api.World) api.Module, error) {
-	if dataDir == "" {
-		return nil, errors.New("the data plane needs a data dir for disk images")
-	}
-	lbOpts := clb.Options{DataPlane: true, LoopbackPool: dp.LoopbackPool, PublicPool: dp.PublicPool, TargetMap: dp.TargetMap}
-	if err := lbOpts.Validate(); err != nil {
-		return nil, fmt.Errorf("load balancer data plane: %w", err)
-	}
-	return []func(*api.World) api.Module{
-		vpc.New,
-		cvm.New,
-		clb.WithOptions(lbOpts),
-		cbs.WithOptions(cbs.Options{DataPlane: &cbsdp.Options{DataDir: dataDir, DevRoot: dp.DiskDevRoot}}),
-	}, nil
 }

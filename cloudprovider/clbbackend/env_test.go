@@ -32,20 +32,22 @@ func testSeed(n int) *api.Seed {
 	s := &api.Seed{
 		Region: "ap-guangzhou",
 		Zones:  []string{"ap-guangzhou-1"},
-		VPCs: []api.SeedVPC{{VpcID: "vpc-test1", CidrBlock: "10.0.0.0/16", Subnets: []api.SeedSubnet{
-			{SubnetID: "subnet-gz1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"},
-			{SubnetID: "subnet-big1", CidrBlock: "10.0.64.0/18", Zone: "ap-guangzhou-1"},
-		}}},
 		Limits: map[string]int{},
 	}
+	fcvpc.SetSeed(s, []fcvpc.SeedVPC{{VpcID: "vpc-test1", CidrBlock: "10.0.0.0/16", Subnets: []fcvpc.SeedSubnet{
+		{SubnetID: "subnet-gz1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"},
+		{SubnetID: "subnet-big1", CidrBlock: "10.0.64.0/18", Zone: "ap-guangzhou-1"},
+	}}})
+	var instances []cvm.SeedInstance
 	for i := 1; i <= n; i++ {
 		sub, ip := "subnet-gz1", fmt.Sprintf("10.0.1.%d", 10+i)
 		if i > 200 {
 			sub, ip = "subnet-big1", fmt.Sprintf("10.0.%d.%d", 64+i/250, i%250+1)
 		}
-		s.Instances = append(s.Instances, api.SeedInstance{InstanceID: fmt.Sprintf("ins-node%04d", i), Name: fmt.Sprintf("node-%d", i),
+		instances = append(instances, cvm.SeedInstance{InstanceID: fmt.Sprintf("ins-node%04d", i), Name: fmt.Sprintf("node-%d", i),
 			Zone: "ap-guangzhou-1", SubnetID: sub, PrivateIP: ip})
 	}
+	cvm.SetSeed(s, instances)
 	return s
 }
 
@@ -73,13 +75,17 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.seed = testSeed(3)
 	}
 	e := &env{t: t, ctx: context.Background(), calls: &cloudapi.CallCounter{}}
-	require.NoError(t, o.clbOpt.Validate())
-	c, err := fakecloud.New(fakecloud.Config{Seed: o.seed, RateLimit: -1, Delays: &api.Delays{LBTask: o.delay},
-		Modules: []func(*api.World) api.Module{fcvpc.New, cvm.New, func(w *api.World) api.Module {
-			m, err := fcclb.NewWithOptions(w, o.clbOpt)
-			require.NoError(t, err)
+	opt := o.clbOpt
+	opt.Delays.Task = o.delay
+	require.NoError(t, opt.Validate())
+	c, err := fakecloud.New(fakecloud.Config{Seed: o.seed, RateLimit: -1,
+		Modules: []api.NewModule{fcvpc.New, cvm.New, func(w *api.World) (api.Module, error) {
+			m, err := fcclb.NewWithOptions(w, opt)
+			if err != nil {
+				return nil, err
+			}
 			e.mod = m
-			return m
+			return m, nil
 		}}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)

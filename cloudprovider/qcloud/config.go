@@ -28,6 +28,7 @@ import (
 //	routeTableId: rtb-stratus1
 //	loadBalancer: {defaultMode: nodeport, internalSubnetId: subnet-gz1, cacheMaxAge: 10m}
 //	instances: {batching: true, cacheTTL: 10s, metadataMaxAge: 2m, batchWindow: 5ms}
+//	routes: {batching: true, batchWindow: 50ms}
 //	api: {rateLimit: 20}
 type Config struct {
 	Region          string             `json:"region"`
@@ -38,6 +39,7 @@ type Config struct {
 	RouteTableID    string             `json:"routeTableId,omitempty"`
 	LoadBalancer    LoadBalancerConfig `json:"loadBalancer,omitempty"`
 	Instances       InstancesConfig    `json:"instances,omitempty"`
+	Routes          RoutesConfig       `json:"routes,omitempty"`
 	API             APIConfig          `json:"api,omitempty"`
 
 	// credentials are resolved by LoadConfig from the file or the environment. They are
@@ -73,6 +75,16 @@ type InstancesConfig struct {
 	// MetadataMaxAge is how old a listing may be for node metadata (zone, type,
 	// addresses), as opposed to state (default 2m; at least cacheTTL).
 	MetadataMaxAge *metav1.Duration `json:"metadataMaxAge,omitempty"`
+}
+
+// RoutesConfig tunes the pod routes (the route controller, --configure-cloud-routes).
+type RoutesConfig struct {
+	// Batching coalesces concurrent route creations and deletions into CreateRoutes /
+	// DeleteRoutes calls of many routes (default) or sends one call per route (off; for
+	// comparison).
+	Batching *bool `json:"batching,omitempty"`
+	// BatchWindow is how long routes are collected before one call is sent (default 50ms).
+	BatchWindow *metav1.Duration `json:"batchWindow,omitempty"`
 }
 
 // APIConfig tunes the cloud API client.
@@ -194,6 +206,9 @@ func (c *Config) Validate() field.ErrorList {
 	if d := c.Instances.BatchWindow; d != nil && (d.Duration <= 0 || d.Duration > time.Second) {
 		errs = append(errs, field.Invalid(inst.Child("batchWindow"), d.Duration.String(), "must be positive and at most 1s"))
 	}
+	if d := c.Routes.BatchWindow; d != nil && (d.Duration <= 0 || d.Duration > time.Second) {
+		errs = append(errs, field.Invalid(field.NewPath("routes", "batchWindow"), d.Duration.String(), "must be positive and at most 1s"))
+	}
 	if v := c.API.RateLimit; v != nil && *v == 0 {
 		errs = append(errs, field.Invalid(field.NewPath("api", "rateLimit"), *v, "must not be 0 (negative means unlimited)"))
 	}
@@ -268,6 +283,17 @@ func (c *Config) LBCacheMaxAge() time.Duration {
 		return DefaultLBCacheMaxAge
 	}
 	return c.LoadBalancer.CacheMaxAge.Duration
+}
+
+// RoutesBatching reports routes.batching (default true).
+func (c *Config) RoutesBatching() bool { return c.Routes.Batching == nil || *c.Routes.Batching }
+
+// RoutesBatchWindow reports routes.batchWindow (0: the engine's default).
+func (c *Config) RoutesBatchWindow() time.Duration {
+	if c.Routes.BatchWindow == nil {
+		return 0
+	}
+	return c.Routes.BatchWindow.Duration
 }
 
 // RateLimit reports api.rateLimit (0 lets the client take its default).

@@ -82,10 +82,9 @@ func (c *Cloud) recordLoadBalancerID(ctx context.Context, svc *v1.Service, id st
 	return err
 }
 
-// SetInformers (cloudprovider.InformerUser) gives the engine the Service's ready
-// endpoints per node, for TKE's Local annotations, and re-syncs those Services when
-// their endpoints move.
-func (c *Cloud) SetInformers(factory informers.SharedInformerFactory) {
+// setLBInformers gives the load balancer engine the Service's ready endpoints per node,
+// for TKE's Local annotations, and re-syncs those Services when their endpoints move.
+func (c *Cloud) setLBInformers(factory informers.SharedInformerFactory) {
 	if c.lb == nil {
 		return
 	}
@@ -98,14 +97,14 @@ func (c *Cloud) SetInformers(factory informers.SharedInformerFactory) {
 	c.kubeMu.Lock()
 	stop := c.stop
 	c.kubeMu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
+	// The watcher ends with the provider (Stop, or the manager's stop channel).
+	ctx, cancel := context.WithCancel(c.life.ctx)
+	c.onStop(stop, cancel)
+	c.life.wg.Add(1)
 	go func() {
-		if stop != nil {
-			<-stop
-		}
-		cancel()
+		defer c.life.wg.Done()
+		w.Run(ctx, 2)
 	}()
-	go w.Run(ctx, 2)
 }
 
 func (c *Cloud) setKube(client kubernetes.Interface) {

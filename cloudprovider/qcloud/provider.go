@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -49,6 +50,7 @@ type Options struct {
 // Cloud is the qcloud provider.
 type Cloud struct {
 	cfg       *Config
+	life      *lifecycle
 	lookup    *instancelookup.Lookup
 	instances *instances
 	zones     *zones
@@ -57,6 +59,7 @@ type Cloud struct {
 	kubeMu sync.Mutex
 	kube   kubernetes.Interface
 	stop   <-chan struct{}
+	routes *podRoutes // nil when the provider has no cloud API client (tests with a fake API)
 }
 
 var _ cloudprovider.Interface = (*Cloud)(nil)
@@ -78,7 +81,8 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 		api = cvmAPI{c: cvm.New(client)}
 	}
 	metrics.Register()
-	lookup := instancelookup.New(api, instancelookup.Config{
+	life := newLifecycle()
+	lookup := instancelookup.New(life.ctx, api, instancelookup.Config{
 		VpcID:          cfg.VpcID,
 		Batching:       cfg.Batching(),
 		TTL:            cfg.CacheTTL(),
@@ -86,7 +90,7 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 		Window:         cfg.BatchWindow(),
 		Now:            opts.Now,
 	})
-	c := &Cloud{cfg: cfg, lookup: lookup}
+	c := &Cloud{cfg: cfg, life: life, lookup: lookup}
 	c.instances = &instances{lookup: lookup, region: cfg.Region, vpcID: cfg.VpcID}
 	c.zones = &zones{instances: c.instances}
 	switch {
@@ -98,6 +102,13 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 		// Only tests inject an instance API without credentials for a real client.
 		klog.InfoS("No cloud API client: load balancers are not served", "err", clientErr)
 	}
+	if clientErr == nil {
+		r, err := newPodRoutes(cfg, client, lookup)
+		if err != nil {
+			return nil, err
+		}
+		c.routes = r
+	}
 	// Never log the credentials: only which secret id (its String redacts all but a prefix).
 	klog.InfoS("qcloud provider configured", "region", cfg.Region, "vpc", cfg.VpcID, "cluster", cfg.ClusterID,
 		"endpoint", cfg.Endpoint, "credentials", cfg.Credentials().String(), "batching", cfg.Batching(),
@@ -106,8 +117,9 @@ func New(cfg *Config, opts Options) (*Cloud, error) {
 }
 
 // Initialize gets a client for the events that explain why a node cannot be initialized,
-// and for the node lookups of GetZoneByNodeName.
+// and for the node lookups of GetZoneByNodeName. When stop closes, the provider stops.
 func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
+	c.onStop(stop, nil)
 	client, err := clientBuilder.Client("qcloud-cloud-provider")
 	if err != nil {
 		klog.ErrorS(err, "No Kubernetes client for the qcloud provider; node events are not recorded")
@@ -116,7 +128,8 @@ func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, 
 	c.SetKubeClient(client, stop)
 }
 
-// SetKubeClient is Initialize for callers that already have a client (benchmarks, tests).
+// SetKubeClient is Initialize for callers that already have a client (benchmarks, tests);
+// stop closing stops the provider as well.
 func (c *Cloud) SetKubeClient(client kubernetes.Interface, stop <-chan struct{}) {
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
@@ -127,11 +140,18 @@ func (c *Cloud) SetKubeClient(client kubernetes.Interface, stop <-chan struct{})
 	c.kubeMu.Lock()
 	c.stop = stop
 	c.kubeMu.Unlock()
-	go func() {
-		<-stop
-		broadcaster.Shutdown()
-	}()
+	c.onStop(stop, broadcaster.Shutdown)
 }
+
+// SetInformers implements cloudprovider.InformerUser: the controller manager hands over
+// its shared informers before it starts them; the routes and load balancer engines take
+// what they watch from them.
+func (c *Cloud) SetInformers(factory informers.SharedInformerFactory) {
+	c.setRouteInformers(factory)
+	c.setLBInformers(factory)
+}
+
+var _ cloudprovider.InformerUser = (*Cloud)(nil)
 
 // Config returns the loaded cloud-config.
 func (c *Cloud) Config() *Config { return c.cfg }
@@ -155,9 +175,6 @@ func (c *Cloud) Zones() (cloudprovider.Zones, bool) { return c.zones, true }
 
 // Clusters is not supported.
 func (c *Cloud) Clusters() (cloudprovider.Clusters, bool) { return nil, false }
-
-// Routes is not served yet.
-func (c *Cloud) Routes() (cloudprovider.Routes, bool) { return nil, false }
 
 // ProviderName is "qcloud".
 func (c *Cloud) ProviderName() string { return ProviderName }

@@ -20,9 +20,11 @@ import (
 
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
 const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane ...]
+       fakecloud --version
 
 Credentials: FAKECLOUD_SECRET_ID / FAKECLOUD_SECRET_KEY when set, else the seed's,
 else the default pair ` + fakecloud.DefaultSecretID + ` / ` + fakecloud.DefaultSecretKey + `.
@@ -30,6 +32,10 @@ Without --seed the world is region ap-guangzhou with zones ap-guangzhou-1, -2, -
 `
 
 func main() {
+	if version.Requested(os.Args[1:2]) {
+		fmt.Println(version.String("fakecloud"))
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "serve" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -55,6 +61,9 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
 	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
 	lbPublicPool := fs.String("lb-public-pool", "", "with --dataplane: prefix public load balancer VIPs come from (default 198.18.0.0/16); a loopback prefix outside --lb-loopback-pool, e.g. 127.241.0.0/24, makes the VIP itself answer on this machine")
+	readTimeout := fs.Duration("read-timeout", 30*time.Second, "longest a whole request (headers and body) may take to arrive; a body that never finishes is cut off")
+	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "longest the request headers may take to arrive")
+	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "longest a keep-alive connection may wait for its next request")
 	var targetMaps prefixMaps
 	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/16=127.10.0.0/16, outside the loopback pool (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +71,9 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	}
 	if *dataDir == "" {
 		return errors.New("--data-dir is required")
+	}
+	if *readTimeout <= 0 || *readHeaderTimeout <= 0 || *idleTimeout <= 0 {
+		return errors.New("--read-timeout, --read-header-timeout and --idle-timeout must be positive")
 	}
 	cfg := fakecloud.Config{DataDir: *dataDir, RateLimit: *rateLimit}
 	if *dataPlane {
@@ -102,7 +114,17 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: cloud, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout covers the whole request, body included, so a client that trickles a
+	// body forever holds a connection for a bounded time; the body's size is bounded by
+	// the handler (fakecloud.MaxBody). No WriteTimeout: injected latency faults may
+	// legitimately hold an answer for longer.
+	srv := &http.Server{
+		Handler:           cloud,
+		ReadTimeout:       *readTimeout,
+		ReadHeaderTimeout: *readHeaderTimeout,
+		IdleTimeout:       *idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	id, _ := cloud.Credentials()

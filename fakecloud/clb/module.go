@@ -16,7 +16,7 @@
 // refuses (reset before any byte reaches a target; a UDP datagram is dropped).
 //
 // Writes are asynchronous as in the cloud: each answers a RequestId that DescribeTaskStatus
-// reports running until World.Delays.LBTask has passed, and until then the load balancer
+// reports running until Options.Delays.Task has passed, and until then the load balancer
 // refuses other writes with FailedOperation.ResourceInOperation (wait with
 // cloudapi/clb.Client.WaitTask). The data plane applies a change as soon as it is
 // committed; tasks never fail here (Status 1 is never answered).
@@ -41,8 +41,23 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
+// Delays says how long the CLB's asynchronous tasks run (0: done at once).
+type Delays struct {
+	Task time.Duration // DescribeTaskStatus running -> done
+}
+
+// DelaysSeedKey is the seed section with the CLB delays (loadBalancerDelays: {task: 1s}).
+const DelaysSeedKey = "loadBalancerDelays"
+
+// SeedDelays reads the task delay a seed sets; ok is false when it sets none.
+func SeedDelays(s *api.Seed) (d Delays, ok bool, err error) {
+	ok, err = s.Durations(DelaysSeedKey, map[string]*time.Duration{"task": &d.Task})
+	return d, ok, err
+}
+
 // Options configure the module. Zero values take the documented defaults.
 type Options struct {
+	Delays Delays
 	// DataPlane makes listeners carry real traffic on loopback.
 	DataPlane bool
 	// DataPlaneOptions tune the proxy (dial and idle timeouts).
@@ -77,6 +92,9 @@ type PrefixMap struct {
 func (o Options) Validate() error { return o.defaults() }
 
 func (o *Options) defaults() error {
+	if o.Delays.Task < 0 {
+		return fmt.Errorf("clb: the task delay must not be negative, got %s", o.Delays.Task)
+	}
 	if !o.PublicPool.IsValid() {
 		o.PublicPool = netip.MustParsePrefix("198.18.0.0/16")
 	}
@@ -134,24 +152,12 @@ type Module struct {
 }
 
 // New is the module without a data plane, for fakecloud's module list.
-func New(w *api.World) api.Module {
-	m, err := NewWithOptions(w, Options{})
-	if err != nil {
-		panic(err) // the zero Options are valid: only a programming error gets here
-	}
-	return m
-}
+func New(w *api.World) (api.Module, error) { return NewWithOptions(w, Options{}) }
 
-// WithOptions returns a module constructor using opts, for fakecloud.Config.Modules.
-// Check opts with Validate first: invalid options are a programming error here and panic.
-func WithOptions(opts Options) func(w *api.World) api.Module {
-	return func(w *api.World) api.Module {
-		m, err := NewWithOptions(w, opts)
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}
+// WithOptions returns a module constructor using opts, for fakecloud.Config.Modules;
+// invalid opts make it return an error (fakecloud.New reports it).
+func WithOptions(opts Options) api.NewModule {
+	return func(w *api.World) (api.Module, error) { return NewWithOptions(w, opts) }
 }
 
 // NewWithOptions registers the CLB tables in w's store (and reads the cvm and vpc ones).

@@ -148,10 +148,14 @@ func (p *Policy) Covers(protocol string, port int) bool {
 	return false
 }
 
-var securityGroupFields = fields[SecurityGroup]{
-	"security-group-id":   func(g *SecurityGroup) []string { return one(g.SecurityGroupId) },
-	"security-group-name": func(g *SecurityGroup) []string { return one(g.Name) },
-	"project-id":          func(g *SecurityGroup) []string { return one(g.ProjectId) },
+var securityGroupFilters = api.FilterSpec[SecurityGroup]{
+	Limits: filterLimits,
+	Fields: map[string]func(*SecurityGroup) []string{
+		"security-group-id":   func(g *SecurityGroup) []string { return one(g.SecurityGroupId) },
+		"security-group-name": func(g *SecurityGroup) []string { return one(g.Name) },
+		"project-id":          func(g *SecurityGroup) []string { return one(g.ProjectId) },
+	},
+	Tags: func(g *SecurityGroup) []cloudapi.Tag { return g.Tags },
 }
 
 func (m *Module) createSecurityGroup(r *api.Request) (any, error) {
@@ -197,13 +201,13 @@ func (m *Module) describeSecurityGroups(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.SecurityGroupIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf("InvalidParameter.Coexist", "parameters `SecurityGroupIds` and `Filters` cannot be given together")
-	}
-	if err := checkIDs("SecurityGroupIds", in.SecurityGroupIds, "sg-", "InvalidSecurityGroupID.Malformed"); err != nil {
+	if err := coexist("SecurityGroupIds", in.SecurityGroupIds, in.Filters); err != nil {
 		return nil, err
 	}
-	match, err := compile(in.Filters, securityGroupFields, func(g *SecurityGroup) []cloudapi.Tag { return g.Tags })
+	if err := ids("SecurityGroupIds", "sg-", "InvalidSecurityGroupID.Malformed").Check(in.SecurityGroupIds); err != nil {
+		return nil, err
+	}
+	match, err := securityGroupFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +216,7 @@ func (m *Module) describeSecurityGroups(r *api.Request) (any, error) {
 		sel = selectRecords(tx, securityGroupsT, func(g *SecurityGroup) string { return g.SecurityGroupId }, in.SecurityGroupIds, match)
 		return nil
 	})
-	pg, err := page(sel, in.Offset, in.Limit)
+	pg, err := api.PageStrings(sel, in.Offset, in.Limit, api.DefaultLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,9 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	fcclb "github.com/stratus-cloud/stratus/fakecloud/clb"
+	fccvm "github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/store"
+	fcvpc "github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 const (
@@ -218,16 +220,18 @@ func printTable(title string, rows []row, services int) {
 func newCloud(p params) (*fakecloud.Cloud, *httptest.Server, error) {
 	seed := &api.Seed{
 		Region: region, Zones: []string{zone},
-		VPCs: []api.SeedVPC{{VpcID: vpcID, CidrBlock: "10.1.0.0/16", Subnets: []api.SeedSubnet{{SubnetID: "subnet-bench1", CidrBlock: "10.1.0.0/20", Zone: zone}}}},
 		// Account quotas, not per-request limits: a region holds 100 load balancers by
 		// default, raised here for the benchmark's 1,000.
 		Limits: map[string]int{"clb-per-region": 2 * p.services},
 	}
+	fcvpc.SetSeed(seed, []fcvpc.SeedVPC{{VpcID: vpcID, CidrBlock: "10.1.0.0/16", Subnets: []fcvpc.SeedSubnet{{SubnetID: "subnet-bench1", CidrBlock: "10.1.0.0/20", Zone: zone}}}})
+	var instances []fccvm.SeedInstance
 	for i := range p.nodes + 1 {
-		seed.Instances = append(seed.Instances, api.SeedInstance{InstanceID: instanceID(i), Name: fmt.Sprintf("node-%d", i), Zone: zone,
+		instances = append(instances, fccvm.SeedInstance{InstanceID: instanceID(i), Name: fmt.Sprintf("node-%d", i), Zone: zone,
 			SubnetID: "subnet-bench1", PrivateIP: fmt.Sprintf("10.1.%d.%d", i/250, i%250+10)})
 	}
-	fc, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: p.rate, Delays: &api.Delays{LBTask: p.task}})
+	fccvm.SetSeed(seed, instances)
+	fc, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: p.rate, Delays: &fakecloud.Delays{CLB: fcclb.Delays{Task: p.task}}})
 	if err != nil {
 		return nil, nil, err
 	}
