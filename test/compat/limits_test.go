@@ -22,13 +22,15 @@ import (
 )
 
 // limitEnv is one fakecloud with the example seed, SDK clients for every service, and a
-// disk, a load balancer and a listener for the limits checked only against a resource.
+// disk, a public and an internal load balancer and a listener for the limits checked only
+// against a resource.
 type limitEnv struct {
 	cvm *cvm.Client
 	vpc *vpc.Client
 	clb *clb.Client
 	cbs *cbs.Client
 	lb  string
+	lbi string
 	lbl string
 	dsk string
 }
@@ -418,9 +420,26 @@ var limitCases = []limitCase{
 			r.Tags = append(r.Tags, &clb.TagInfo{TagKey: common.StringPtr(fmt.Sprintf("k%d", i)), TagValue: common.StringPtr("v")})
 		}
 	})},
+	{"clb CreateLoadBalancer InternetAccessible.InternetChargeType", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("BANDWIDTH_PREPAID")}
+	})},
+	{"clb CreateLoadBalancer InternetAccessible.InternetMaxBandwidthOut", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.InternetAccessible = &clb.InternetAccessible{InternetMaxBandwidthOut: common.Int64Ptr(2049)}
+	})},
+	{"clb CreateLoadBalancer InternetAccessible INTERNAL", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.LoadBalancerType, r.SubnetId, r.VpcId = common.StringPtr("INTERNAL"), common.StringPtr("subnet-gz1"), nil
+		r.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("TRAFFIC_POSTPAID_BY_HOUR")}
+	})},
+	{"clb CreateLoadBalancer InternetAccessible BANDWIDTH_PACKAGE", "UnsupportedOperation", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("BANDWIDTH_PACKAGE")}
+	})},
+	{"clb CreateLoadBalancer BandwidthPackageId", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.BandwidthPackageId = common.StringPtr("bwp-12345678")
+	})},
+	{"clb CreateLoadBalancer VipIsp", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) { r.VipIsp = common.StringPtr("CMCC") })},
 	{"clb DescribeLoadBalancers LoadBalancerIds", "InvalidParameterValue.Length", func(e *limitEnv) error {
 		r := clb.NewDescribeLoadBalancersRequest()
-		r.LoadBalancerIds = strs("lb-", 101)
+		r.LoadBalancerIds = strs("lb-", 21)
 		_, err := e.clb.DescribeLoadBalancers(r)
 		return err
 	}},
@@ -527,6 +546,51 @@ var limitCases = []limitCase{
 		_, err := e.clb.BatchDeregisterTargets(r)
 		return err
 	}},
+	{"clb SetLoadBalancerSecurityGroups SecurityGroups", "InvalidParameterValue.Length", func(e *limitEnv) error {
+		r := clb.NewSetLoadBalancerSecurityGroupsRequest()
+		r.LoadBalancerId, r.SecurityGroups = common.StringPtr(e.lb), strs("sg-", 51)
+		_, err := e.clb.SetLoadBalancerSecurityGroups(r)
+		return err
+	}},
+	{"clb SetLoadBalancerSecurityGroups SecurityGroups duplicates", "InvalidParameterValue.Duplicate", func(e *limitEnv) error {
+		r := clb.NewSetLoadBalancerSecurityGroupsRequest()
+		r.LoadBalancerId, r.SecurityGroups = common.StringPtr(e.lb), ptrs("sg-00000001", "sg-00000001")
+		_, err := e.clb.SetLoadBalancerSecurityGroups(r)
+		return err
+	}},
+	{"clb SetLoadBalancerSecurityGroups INTERNAL", "UnsupportedOperation", func(e *limitEnv) error {
+		r := clb.NewSetLoadBalancerSecurityGroupsRequest()
+		r.LoadBalancerId, r.SecurityGroups = common.StringPtr(e.lbi), ptrs("sg-00000001")
+		_, err := e.clb.SetLoadBalancerSecurityGroups(r)
+		return err
+	}},
+	{"clb DeleteLoadBalancerListeners ListenerIds", "InvalidParameterValue.Length", func(e *limitEnv) error {
+		r := clb.NewDeleteLoadBalancerListenersRequest()
+		r.LoadBalancerId, r.ListenerIds = common.StringPtr(e.lb), strs("lbl-", 21)
+		_, err := e.clb.DeleteLoadBalancerListeners(r)
+		return err
+	}},
+	{"clb BatchModifyTargetWeight ModifyList", "InvalidParameterValue.Length", func(e *limitEnv) error {
+		r := clb.NewBatchModifyTargetWeightRequest()
+		r.LoadBalancerId = common.StringPtr(e.lb)
+		r.ModifyList = []*clb.RsWeightRule{{ListenerId: common.StringPtr(e.lbl), Targets: targets(501, 10)}}
+		_, err := e.clb.BatchModifyTargetWeight(r)
+		return err
+	}},
+	{"clb BatchModifyTargetWeight ModifyList.Weight", "InvalidParameterValue", func(e *limitEnv) error {
+		r := clb.NewBatchModifyTargetWeightRequest()
+		r.LoadBalancerId = common.StringPtr(e.lb)
+		r.ModifyList = []*clb.RsWeightRule{{ListenerId: common.StringPtr(e.lbl), Targets: targets(1, 10), Weight: common.Int64Ptr(101)}}
+		_, err := e.clb.BatchModifyTargetWeight(r)
+		return err
+	}},
+	{"clb BatchModifyTargetWeight ModifyList.Domain", "UnsupportedOperation", func(e *limitEnv) error {
+		r := clb.NewBatchModifyTargetWeightRequest()
+		r.LoadBalancerId = common.StringPtr(e.lb)
+		r.ModifyList = []*clb.RsWeightRule{{ListenerId: common.StringPtr(e.lbl), Targets: targets(1, 10), Domain: common.StringPtr("example.com"), Url: common.StringPtr("/")}}
+		_, err := e.clb.BatchModifyTargetWeight(r)
+		return err
+	}},
 
 	// cbs
 	{"cbs CreateDisks DiskName", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) { r.DiskName = cjk(21) })},
@@ -631,6 +695,11 @@ func newLimitEnv(t *testing.T) *limitEnv {
 	l := &limitEnv{cvm: newCVM(t, e), vpc: newVPC(t, e), clb: newCLB(t, e), cbs: newCBS(t, e)}
 	l.lb = clbCreateLB(t, l.clb, "limits")
 	l.lbl = clbCreateListener(t, l.clb, l.lb, 8080)
+	ir := clb.NewCreateLoadBalancerRequest()
+	ir.LoadBalancerType, ir.SubnetId = common.StringPtr("INTERNAL"), common.StringPtr("subnet-gz1")
+	iout, err := l.clb.CreateLoadBalancer(ir)
+	require.NoError(t, err)
+	l.lbi = *iout.Response.LoadBalancerIds[0]
 	r := cbs.NewCreateDisksRequest()
 	r.Placement = &cbs.Placement{Zone: common.StringPtr("ap-guangzhou-1")}
 	r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(10)
