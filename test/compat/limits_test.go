@@ -55,8 +55,11 @@ func (c limitCase) mentions() string {
 }
 
 var mentionOverrides = map[string]string{
-	"cvm DescribeInstances InstanceIds+Filters": "`InstanceIds` and `Filters` cannot be given together",
-	"vpc CreateRoutes routes-per-table quota":   "quota of 200",
+	"cvm DescribeInstances InstanceIds+Filters":                                "`InstanceIds` and `Filters` cannot be given together",
+	"vpc CreateRoutes routes-per-table quota":                                  "quota of 200",
+	"vpc DescribeSecurityGroups SecurityGroupIds+Filters":                      "`SecurityGroupIds` and `Filters` cannot be given together",
+	"vpc ModifySecurityGroupPolicies policies-per-direction quota":             "the quota of a direction is 100",
+	"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.CidrBlock": "CidrBlock and SecurityGroupId cannot be given together",
 }
 
 func strs(prefix string, n int) []*string {
@@ -119,6 +122,23 @@ func run(mut func(r *cvm.RunInstancesRequest)) func(e *limitEnv) error {
 		r.ClientToken = nil
 		mut(r)
 		_, err := e.cvm.RunInstances(r)
+		return err
+	}
+}
+
+// modifyPolicies sends ModifySecurityGroupPolicies for a group that need not exist (the
+// limits are checked before the group is looked up): one inbound rule accepting
+// 10.0.0.0/8 on every protocol and one outbound rule, changed by mut.
+func modifyPolicies(mut func(set *vpc.SecurityGroupPolicySet)) func(e *limitEnv) error {
+	return func(e *limitEnv) error {
+		rule := func() *vpc.SecurityGroupPolicy {
+			return &vpc.SecurityGroupPolicy{Protocol: common.StringPtr("ALL"), CidrBlock: common.StringPtr("10.0.0.0/8"), Action: common.StringPtr("ACCEPT")}
+		}
+		set := &vpc.SecurityGroupPolicySet{Ingress: []*vpc.SecurityGroupPolicy{rule()}, Egress: []*vpc.SecurityGroupPolicy{rule()}}
+		mut(set)
+		r := vpc.NewModifySecurityGroupPoliciesRequest()
+		r.SecurityGroupId, r.SecurityGroupPolicySet = common.StringPtr("sg-00000001"), set
+		_, err := e.vpc.ModifySecurityGroupPolicies(r)
 		return err
 	}
 }
@@ -407,6 +427,110 @@ var limitCases = []limitCase{
 		_, err := e.vpc.CreateRoutes(r)
 		return err
 	}},
+	{"vpc CreateRoutes Routes.GatewayId NORMAL_CVM", "InvalidParameter.NextHopMismatch", func(e *limitEnv) error {
+		r := vpc.NewCreateRoutesRequest()
+		r.RouteTableId = common.StringPtr("rtb-stratus1")
+		r.Routes = routes(1, func(rt *vpc.Route) { rt.GatewayId = common.StringPtr("10.0.3.250") })
+		_, err := e.vpc.CreateRoutes(r)
+		return err
+	}},
+	{"vpc CreateRoutes Routes.GatewayId outside the VPC", "InvalidParameterValue.AddressIpNotInVpc", func(e *limitEnv) error {
+		r := vpc.NewCreateRoutesRequest()
+		r.RouteTableId = common.StringPtr("rtb-stratus1")
+		r.Routes = routes(1, func(rt *vpc.Route) { rt.GatewayId = common.StringPtr("192.168.0.1") })
+		_, err := e.vpc.CreateRoutes(r)
+		return err
+	}},
+	{"vpc CreateSecurityGroup GroupName", "InvalidParameterValue.TooLong", func(e *limitEnv) error {
+		r := vpc.NewCreateSecurityGroupRequest()
+		r.GroupName, r.GroupDescription = cjk(61), common.StringPtr("d")
+		_, err := e.vpc.CreateSecurityGroup(r)
+		return err
+	}},
+	{"vpc CreateSecurityGroup GroupDescription", "InvalidParameterValue.TooLong", func(e *limitEnv) error {
+		r := vpc.NewCreateSecurityGroupRequest()
+		r.GroupName, r.GroupDescription = common.StringPtr("g"), cjk(101)
+		_, err := e.vpc.CreateSecurityGroup(r)
+		return err
+	}},
+	{"vpc CreateSecurityGroup Tags", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
+		r := vpc.NewCreateSecurityGroupRequest()
+		r.GroupName, r.GroupDescription = common.StringPtr("g"), common.StringPtr("d")
+		for i := range 51 {
+			r.Tags = append(r.Tags, &vpc.Tag{Key: common.StringPtr(fmt.Sprintf("k%d", i)), Value: common.StringPtr("v")})
+		}
+		_, err := e.vpc.CreateSecurityGroup(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups SecurityGroupIds", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.SecurityGroupIds = strs("sg-", 101)
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups SecurityGroupIds+Filters", "InvalidParameter.Coexist", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.SecurityGroupIds = strs("sg-", 1)
+		r.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-name"), Values: ptrs("g")}}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Filters", "LimitExceeded.NumberOfFilters", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		for range 11 {
+			r.Filters = append(r.Filters, &vpc.Filter{Name: common.StringPtr("security-group-name"), Values: ptrs("g")})
+		}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Filters.Values", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-id"), Values: strs("sg-", 6)}}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Filters.Name", "InvalidParameter.FilterInvalidKey", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.Filters = []*vpc.Filter{{Name: common.StringPtr("vpc-id"), Values: ptrs("vpc-stratus1")}}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Limit", "InvalidParameterValue", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.Limit = common.StringPtr("101")
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet", "MissingParameter", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) { set.Egress = nil })},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.Protocol", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].Protocol, set.Ingress[0].Port = common.StringPtr("tcp"), common.StringPtr("80")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.Port", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].Protocol, set.Ingress[0].Port = common.StringPtr("TCP"), common.StringPtr("65536")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.Action", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].Action = common.StringPtr("accept")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.PolicyIndex", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].PolicyIndex = common.Int64Ptr(0)
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.CidrBlock", "InvalidParameter.Coexist", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].SecurityGroupId = common.StringPtr("sg-00000001")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.ServiceTemplate", "InvalidParameter.Coexist", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].ServiceTemplate = &vpc.ServiceTemplateSpecification{ServiceId: common.StringPtr("ppm-12345678")}
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.AddressTemplate", "UnsupportedOperation", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].CidrBlock, set.Ingress[0].AddressTemplate = nil, &vpc.AddressTemplateSpecification{AddressId: common.StringPtr("ipm-12345678")}
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.PolicyDescription", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].PolicyDescription = cjk(101)
+	})},
+	{"vpc ModifySecurityGroupPolicies policies-per-direction quota", "LimitExceeded", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		for len(set.Ingress) < 101 {
+			set.Ingress = append(set.Ingress, set.Ingress[0])
+		}
+	})},
 
 	// clb
 	{"clb CreateLoadBalancer LoadBalancerName", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) { r.LoadBalancerName = long(61) })},
@@ -751,11 +875,14 @@ func describeCounts(t *testing.T, e *limitEnv) map[string]int64 {
 	require.NoError(t, err)
 	snaps, err := e.cbs.DescribeSnapshots(cbs.NewDescribeSnapshotsRequest())
 	require.NoError(t, err)
+	groups, err := e.vpc.DescribeSecurityGroups(vpc.NewDescribeSecurityGroupsRequest())
+	require.NoError(t, err)
 	return map[string]int64{
 		"instances": int64(*ins.Response.TotalCount), "vpcs": int64(*vpcs.Response.TotalCount),
 		"subnets": int64(*subnets.Response.TotalCount), "route tables": int64(*tables.Response.TotalCount), "routes": routeCount,
 		"load balancers": int64(*lbs.Response.TotalCount), "listeners": int64(*listeners.Response.TotalCount),
 		"disks": int64(*disks.Response.TotalCount), "snapshots": int64(*snaps.Response.TotalCount),
+		"security groups": int64(*groups.Response.TotalCount),
 	}
 }
 
