@@ -33,6 +33,7 @@ type limitEnv struct {
 	lbi string
 	lbl string
 	dsk string
+	snp string // a snapshot of dsk (20 GiB)
 }
 
 // limitCase sends a request one past a documented limit through the official SDK. key
@@ -58,6 +59,8 @@ var mentionOverrides = map[string]string{
 	"cvm DescribeInstances InstanceIds+Filters":                                "`InstanceIds` and `Filters` cannot be given together",
 	"vpc CreateRoutes routes-per-table quota":                                  "quota of 200",
 	"vpc DescribeSecurityGroups SecurityGroupIds+Filters":                      "`SecurityGroupIds` and `Filters` cannot be given together",
+	"cbs DescribeDisks DiskIds+Filters":                                        "`DiskIds` and `Filters` cannot be given together",
+	"cbs DescribeSnapshots SnapshotIds+Filters":                                "`SnapshotIds` and `Filters` cannot be given together",
 	"vpc ModifySecurityGroupPolicies policies-per-direction quota":             "the quota of a direction is 100",
 	"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.CidrBlock": "CidrBlock and SecurityGroupId cannot be given together",
 }
@@ -143,12 +146,17 @@ func modifyPolicies(mut func(set *vpc.SecurityGroupPolicySet)) func(e *limitEnv)
 	}
 }
 
+// createDisks sends a CreateDisks of one 10 GiB CLOUD_PREMIUM disk changed by mut; a
+// SnapshotId of "SNAPSHOT" stands for the env's snapshot.
 func createDisks(mut func(r *cbs.CreateDisksRequest)) func(e *limitEnv) error {
 	return func(e *limitEnv) error {
 		r := cbs.NewCreateDisksRequest()
 		r.Placement = &cbs.Placement{Zone: common.StringPtr("ap-guangzhou-1")}
 		r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(10)
 		mut(r)
+		if r.SnapshotId != nil && *r.SnapshotId == "SNAPSHOT" {
+			r.SnapshotId = common.StringPtr(e.snp)
+		}
 		_, err := e.cbs.CreateDisks(r)
 		return err
 	}
@@ -727,6 +735,21 @@ var limitCases = []limitCase{
 			r.Tags = append(r.Tags, &cbs.Tag{Key: common.StringPtr(fmt.Sprintf("k%d", i)), Value: common.StringPtr("v")})
 		}
 	})},
+	{"cbs CreateDisks DiskSize from a snapshot", "InvalidParameter.DiskSizeNotMatch", createDisks(func(r *cbs.CreateDisksRequest) {
+		r.SnapshotId, r.DiskSize = common.StringPtr("SNAPSHOT"), common.Uint64Ptr(19)
+	})},
+	{"cbs CreateDisks Encrypt", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) { r.Encrypt = common.StringPtr("encrypt") })},
+	{"cbs CreateDisks Tags.Key", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) {
+		r.Tags = []*cbs.Tag{{Key: common.StringPtr(strings.Repeat("键", 128)), Value: common.StringPtr("v")}}
+	})},
+	{"cbs CreateDisks ThroughputPerformance", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) { r.ThroughputPerformance = common.Uint64Ptr(100) })},
+	{"cbs CreateDisks Placement.CdcId", "UnsupportedOperation", createDisks(func(r *cbs.CreateDisksRequest) { r.Placement.CdcId = common.StringPtr("cluster-12345678") })},
+	{"cbs DescribeDisks DiskIds+Filters", "InvalidParameter", func(e *limitEnv) error {
+		r := cbs.NewDescribeDisksRequest()
+		r.DiskIds, r.Filters = strs("disk-", 1), cbsFilters(1, 1)
+		_, err := e.cbs.DescribeDisks(r)
+		return err
+	}},
 	{"cbs DescribeDisks DiskIds", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
 		r := cbs.NewDescribeDisksRequest()
 		r.DiskIds = strs("disk-", 101)
@@ -793,6 +816,12 @@ var limitCases = []limitCase{
 		_, err := e.cbs.DescribeSnapshots(r)
 		return err
 	}},
+	{"cbs DescribeSnapshots SnapshotIds+Filters", "InvalidParameter", func(e *limitEnv) error {
+		r := cbs.NewDescribeSnapshotsRequest()
+		r.SnapshotIds, r.Filters = strs("snap-", 1), []*cbs.Filter{{Name: common.StringPtr("disk-id"), Values: strs("disk-", 1)}}
+		_, err := e.cbs.DescribeSnapshots(r)
+		return err
+	}},
 	{"cbs DescribeSnapshots Filters.Values", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
 		r := cbs.NewDescribeSnapshotsRequest()
 		r.Filters = []*cbs.Filter{{Name: common.StringPtr("disk-id"), Values: strs("disk-", 6)}}
@@ -826,10 +855,15 @@ func newLimitEnv(t *testing.T) *limitEnv {
 	l.lbi = *iout.Response.LoadBalancerIds[0]
 	r := cbs.NewCreateDisksRequest()
 	r.Placement = &cbs.Placement{Zone: common.StringPtr("ap-guangzhou-1")}
-	r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(10)
+	r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(20)
 	out, err := l.cbs.CreateDisks(r)
 	require.NoError(t, err)
 	l.dsk = *out.Response.DiskIdSet[0]
+	sr := cbs.NewCreateSnapshotRequest()
+	sr.DiskId = common.StringPtr(l.dsk)
+	snap, err := l.cbs.CreateSnapshot(sr)
+	require.NoError(t, err)
+	l.snp = *snap.Response.SnapshotId
 	return l
 }
 
