@@ -277,7 +277,10 @@ type RegisterTargetsRequest struct {
 	LoadBalancerId string   `json:"LoadBalancerId"`
 	ListenerId     string   `json:"ListenerId"`
 	Targets        []Target `json:"Targets"`
-	LocationId     string   `json:"LocationId,omitempty"` // layer 7 only; refused
+	// LocationId, or Domain and Url, name a layer-7 forwarding rule; fakecloud refuses them.
+	LocationId string `json:"LocationId,omitempty"`
+	Domain     string `json:"Domain,omitempty"`
+	Url        string `json:"Url,omitempty"`
 }
 
 // RegisterTargetsResponse carries the task id.
@@ -291,6 +294,8 @@ type DeregisterTargetsRequest struct {
 	ListenerId     string   `json:"ListenerId"`
 	Targets        []Target `json:"Targets"`
 	LocationId     string   `json:"LocationId,omitempty"`
+	Domain         string   `json:"Domain,omitempty"`
+	Url            string   `json:"Url,omitempty"`
 }
 
 // DeregisterTargetsResponse carries the task id.
