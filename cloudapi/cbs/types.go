@@ -55,16 +55,22 @@ const (
 	CodeResourceBusy              = "ResourceBusy"
 )
 
-// Placement says where a disk or snapshot lives.
+// Placement says where a disk or snapshot lives. CdcId and CageId place it in a dedicated
+// cluster (CDC), which fakecloud does not have; CdcName is output only.
 type Placement struct {
 	Zone      string `json:"Zone"`
 	ProjectId *int64 `json:"ProjectId,omitempty"`
+	CdcId     string `json:"CdcId,omitempty"`
+	CageId    string `json:"CageId,omitempty"`
+	CdcName   string `json:"CdcName,omitempty"`
 }
 
-// DiskChargePrepaid holds the term of a PREPAID disk.
+// DiskChargePrepaid holds the term of a PREPAID disk. CurInstanceDeadline aligns the
+// disk's term with its instance's.
 type DiskChargePrepaid struct {
-	Period    *int64 `json:"Period,omitempty"`
-	RenewFlag string `json:"RenewFlag,omitempty"`
+	Period              *int64 `json:"Period,omitempty"`
+	RenewFlag           string `json:"RenewFlag,omitempty"`
+	CurInstanceDeadline string `json:"CurInstanceDeadline,omitempty"`
 }
 
 // Disk is one cloud block storage disk, as DescribeDisks reports it.
@@ -142,6 +148,8 @@ type CreateDisksRequest struct {
 	Encrypt           string             `json:"Encrypt,omitempty"` // "ENCRYPT"
 	Tags              []cloudapi.Tag     `json:"Tags,omitempty"`
 	Shareable         *bool              `json:"Shareable,omitempty"`
+	// ThroughputPerformance buys extra throughput (MB/s), CLOUD_HSSD and CLOUD_TSSD only.
+	ThroughputPerformance *int64 `json:"ThroughputPerformance,omitempty"`
 }
 
 // ClientTokenField makes CreateDisks idempotent across retries.

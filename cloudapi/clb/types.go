@@ -52,6 +52,20 @@ type ZoneInfo struct {
 	LocalZone  bool   `json:"LocalZone"`
 }
 
+// Network charge types of a public load balancer (InternetAccessible.InternetChargeType).
+const (
+	ChargeTrafficByHour   = "TRAFFIC_POSTPAID_BY_HOUR"
+	ChargeBandwidthByHour = "BANDWIDTH_POSTPAID_BY_HOUR"
+	ChargeBandwidthPkg    = "BANDWIDTH_PACKAGE"
+)
+
+// InternetAccessible is how a public load balancer's traffic is billed and capped.
+type InternetAccessible struct {
+	InternetChargeType      string `json:"InternetChargeType,omitempty"`      // TRAFFIC_POSTPAID_BY_HOUR | BANDWIDTH_POSTPAID_BY_HOUR | BANDWIDTH_PACKAGE
+	InternetMaxBandwidthOut *int64 `json:"InternetMaxBandwidthOut,omitempty"` // Mbps, 0-2048, default 10
+	BandwidthpkgSubType     string `json:"BandwidthpkgSubType,omitempty"`     // SINGLEISP, ... (bandwidth packages only)
+}
+
 // CreateLoadBalancerRequest creates one (or Number) load balancers.
 type CreateLoadBalancerRequest struct {
 	LoadBalancerType string    `json:"LoadBalancerType,omitempty"` // OPEN | INTERNAL
@@ -68,6 +82,10 @@ type CreateLoadBalancerRequest struct {
 	Tags             []TagInfo `json:"Tags,omitempty"`
 	Vip              string    `json:"Vip,omitempty"` // a wanted VIP (INTERNAL: inside the subnet)
 	ClientToken      string    `json:"ClientToken,omitempty"`
+	// InternetAccessible and BandwidthPackageId apply to OPEN load balancers only; a
+	// bandwidth package bills BANDWIDTH_PACKAGE.
+	InternetAccessible *InternetAccessible `json:"InternetAccessible,omitempty"`
+	BandwidthPackageId string              `json:"BandwidthPackageId,omitempty"`
 }
 
 // ClientTokenField makes CreateLoadBalancer idempotent across retries.
@@ -80,8 +98,8 @@ type CreateLoadBalancerResponse struct {
 	RequestId       string   `json:"RequestId"`
 }
 
-// DescribeLoadBalancersRequest lists load balancers. Filters: tag-key, tag:<key>,
-// master-zone-id, vip-isp.
+// DescribeLoadBalancersRequest lists load balancers: LoadBalancerIds (at most 20) and
+// Filters (tag-key, tag:<key>, master-zone-id, vip-isp, internet-charge-type).
 type DescribeLoadBalancersRequest struct {
 	LoadBalancerIds   []string          `json:"LoadBalancerIds,omitempty"`
 	LoadBalancerType  string            `json:"LoadBalancerType,omitempty"`
@@ -124,6 +142,8 @@ type LoadBalancer struct {
 	Zones            []string  `json:"Zones,omitempty"`
 	// SecureGroups are the bound security groups, in priority order (OPEN only).
 	SecureGroups []string `json:"SecureGroups"`
+	// NetworkAttributes is a public load balancer's billing and bandwidth cap.
+	NetworkAttributes *InternetAccessible `json:"NetworkAttributes,omitempty"`
 }
 
 // DescribeLoadBalancersResponse is one page; TotalCount counts every match.
@@ -257,7 +277,10 @@ type RegisterTargetsRequest struct {
 	LoadBalancerId string   `json:"LoadBalancerId"`
 	ListenerId     string   `json:"ListenerId"`
 	Targets        []Target `json:"Targets"`
-	LocationId     string   `json:"LocationId,omitempty"` // layer 7 only; refused
+	// LocationId, or Domain and Url, name a layer-7 forwarding rule; fakecloud refuses them.
+	LocationId string `json:"LocationId,omitempty"`
+	Domain     string `json:"Domain,omitempty"`
+	Url        string `json:"Url,omitempty"`
 }
 
 // RegisterTargetsResponse carries the task id.
@@ -271,6 +294,8 @@ type DeregisterTargetsRequest struct {
 	ListenerId     string   `json:"ListenerId"`
 	Targets        []Target `json:"Targets"`
 	LocationId     string   `json:"LocationId,omitempty"`
+	Domain         string   `json:"Domain,omitempty"`
+	Url            string   `json:"Url,omitempty"`
 }
 
 // DeregisterTargetsResponse carries the task id.
@@ -371,7 +396,7 @@ type SetLoadBalancerSecurityGroupsResponse struct {
 	RequestId string `json:"RequestId"`
 }
 
-// DeleteLoadBalancerListenersRequest deletes several listeners of one load balancer (all
+// DeleteLoadBalancerListenersRequest deletes up to 20 listeners of one load balancer (all
 // of them when ListenerIds is empty) with their targets.
 type DeleteLoadBalancerListenersRequest struct {
 	LoadBalancerId string   `json:"LoadBalancerId"`
@@ -388,8 +413,11 @@ type DeleteLoadBalancerListenersResponse struct {
 type RsWeightRule struct {
 	ListenerId string   `json:"ListenerId"`
 	Targets    []Target `json:"Targets"`
-	LocationId string   `json:"LocationId,omitempty"` // layer 7 only; refused
-	Weight     *int64   `json:"Weight,omitempty"`
+	// LocationId, or Domain and Url, name a layer-7 forwarding rule; fakecloud refuses them.
+	LocationId string `json:"LocationId,omitempty"`
+	Domain     string `json:"Domain,omitempty"`
+	Url        string `json:"Url,omitempty"`
+	Weight     *int64 `json:"Weight,omitempty"`
 }
 
 // BatchModifyTargetWeightRequest changes target weights across listeners of one load

@@ -28,19 +28,36 @@ type SecurityGroup struct {
 	TagSet            []cloudapi.Tag `json:"TagSet"`
 }
 
-// SecurityGroupPolicy is one rule. Exactly one of CidrBlock, Ipv6CidrBlock and
-// SecurityGroupId names the peer; Port (a number, "a-b" or "ALL") only goes with TCP and
-// UDP.
+// SecurityGroupPolicy is one rule. Exactly one of CidrBlock, Ipv6CidrBlock,
+// SecurityGroupId and AddressTemplate names the peer; Protocol with Port, or
+// ServiceTemplate, names the traffic. Port (a number, "a-b", a comma list or "ALL") only
+// goes with TCP and UDP.
 type SecurityGroupPolicy struct {
-	PolicyIndex       *int64 `json:"PolicyIndex,omitempty"`
-	Protocol          string `json:"Protocol,omitempty"`
-	Port              string `json:"Port,omitempty"`
-	CidrBlock         string `json:"CidrBlock,omitempty"`
-	Ipv6CidrBlock     string `json:"Ipv6CidrBlock,omitempty"`
-	SecurityGroupId   string `json:"SecurityGroupId,omitempty"`
-	Action            string `json:"Action,omitempty"` // ACCEPT | DROP
-	PolicyDescription string `json:"PolicyDescription,omitempty"`
-	ModifyTime        string `json:"ModifyTime,omitempty"`
+	PolicyIndex       *int64                        `json:"PolicyIndex,omitempty"`
+	Protocol          string                        `json:"Protocol,omitempty"` // TCP | UDP | ICMP | ICMPv6 | GRE | ALL
+	Port              string                        `json:"Port,omitempty"`
+	ServiceTemplate   *ServiceTemplateSpecification `json:"ServiceTemplate,omitempty"`
+	CidrBlock         string                        `json:"CidrBlock,omitempty"`
+	Ipv6CidrBlock     string                        `json:"Ipv6CidrBlock,omitempty"`
+	SecurityGroupId   string                        `json:"SecurityGroupId,omitempty"`
+	AddressTemplate   *AddressTemplateSpecification `json:"AddressTemplate,omitempty"`
+	Action            string                        `json:"Action,omitempty"` // ACCEPT | DROP
+	PolicyDescription string                        `json:"PolicyDescription,omitempty"`
+	ModifyTime        string                        `json:"ModifyTime,omitempty"`
+}
+
+// ServiceTemplateSpecification names a protocol-port template (ppm-) or template group
+// (ppmg-) in place of Protocol and Port.
+type ServiceTemplateSpecification struct {
+	ServiceId      string `json:"ServiceId,omitempty"`
+	ServiceGroupId string `json:"ServiceGroupId,omitempty"`
+}
+
+// AddressTemplateSpecification names an IP address template (ipm-) or template group
+// (ipmg-) as a rule's peer.
+type AddressTemplateSpecification struct {
+	AddressId      string `json:"AddressId,omitempty"`
+	AddressGroupId string `json:"AddressGroupId,omitempty"`
 }
 
 // SecurityGroupPolicySet is a group's inbound and outbound rules, each list evaluated in
@@ -104,7 +121,7 @@ type DescribeSecurityGroupPoliciesResponse struct {
 }
 
 // ModifySecurityGroupPoliciesRequest replaces all of a group's rules: both Egress and
-// Ingress must be given (an empty list clears that direction).
+// Ingress must be given (an empty list clears that direction), at most 100 rules each.
 type ModifySecurityGroupPoliciesRequest struct {
 	SecurityGroupId        string                 `json:"SecurityGroupId"`
 	SecurityGroupPolicySet SecurityGroupPolicySet `json:"SecurityGroupPolicySet"`

@@ -146,6 +146,7 @@ type Route struct {
 	RouteTableId             string  `json:"RouteTableId,omitempty"`
 	DestinationIpv6CidrBlock string  `json:"DestinationIpv6CidrBlock,omitempty"`
 	RouteItemId              string  `json:"RouteItemId,omitempty"`
+	PublishedToVbc           *bool   `json:"PublishedToVbc,omitempty"` // published to a cloud connect network (CCN)
 	CreatedTime              string  `json:"CreatedTime,omitempty"`
 }
 

@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/cloudapi/cbs"
@@ -100,12 +102,31 @@ func hash(s string, n int) string {
 // DiskTypes lists CBS's types, CLOUD_PREMIUM (the default) first.
 func (a *Disks) DiskTypes() []csi.DiskType { return diskTypes }
 
-// volumeTag is the TagVolume value of a volume name.
+// volumeTag is the TagVolume value of a volume name: the name itself when the tag
+// service takes it as a value, else its hash. A CSI name is any string; a tag value is
+// 1-255 characters of letters, digits, inner spaces and a few punctuation marks.
 func volumeTag(name string) string {
-	if len(name) <= cbs.MaxTagValueLen {
+	if tagValueOK(name) {
 		return name
 	}
 	return "sha256-" + hash(name, 64)
+}
+
+// tagPunct is the punctuation a tag key or value may hold besides letters, digits and
+// inner spaces (the tag service's use limits).
+const tagPunct = "+-=._:/@()[],;><【】（）："
+
+func tagValueOK(s string) bool {
+	n := utf8.RuneCountInString(s)
+	if !utf8.ValidString(s) || n == 0 || n > cbs.MaxTagValueLen || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != ' ' && !strings.ContainsRune(tagPunct, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // clientToken is the ClientToken of a volume's create; after is the disk a previous
@@ -114,10 +135,16 @@ func (a *Disks) clientToken(name, after string) string {
 	return "csi-" + hash(a.cfg.ClusterID+"\x00"+name+"\x00"+after, cbs.MaxClientTokenLen-4)
 }
 
+// diskName is the DiskName of a volume: at most 60 bytes, cut on a character boundary
+// (a cut inside one would be invalid UTF-8, which the JSON encoder replaces with three
+// bytes, passing the limit again).
 func diskName(volume string) string {
-	n := "stratus-" + volume
+	n := strings.ToValidUTF8("stratus-"+volume, "-")
 	if len(n) > cbs.MaxDiskNameBytes {
 		n = n[:cbs.MaxDiskNameBytes]
+		for !utf8.ValidString(n) {
+			n = n[:len(n)-1]
+		}
 	}
 	return n
 }
@@ -131,7 +158,8 @@ func (a *Disks) CreateDisk(ctx context.Context, spec csi.DiskSpec) (*csi.Disk, e
 		tags = append(tags, cloudapi.Tag{Key: TagSourceSnapshot, Value: spec.SnapshotID})
 	}
 	for k, v := range spec.Tags {
-		if len(k) > cbs.MaxTagKeyLen || len(v) > cbs.MaxTagValueLen {
+		// The tag service counts characters, not bytes.
+		if utf8.RuneCountInString(k) > cbs.MaxTagKeyLen || utf8.RuneCountInString(v) > cbs.MaxTagValueLen {
 			return nil, fmt.Errorf("volume %s: tag %.40q is longer than the cloud allows (%d/%d): %w", spec.Name, k, cbs.MaxTagKeyLen, cbs.MaxTagValueLen, csi.ErrInvalid)
 		}
 		tags = append(tags, cloudapi.Tag{Key: k, Value: v})

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,6 +86,42 @@ func TestCreateDiskIsIdempotentByName(t *testing.T) {
 	d, err := e.disks.CreateDisk(ctx, spec("pvc-1"))
 	require.NoError(t, err)
 	assert.Equal(t, c.ID, d.ID, "and a retry of that lands on the same new disk")
+}
+
+// TestAnyVolumeNameStaysWithinTheCloudsLimits: a CSI volume name is any string; the disk
+// name (60 bytes) and the volume tag (the tag service's characters) it becomes are not.
+func TestAnyVolumeNameStaysWithinTheCloudsLimits(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	for name, volume := range map[string]string{
+		"punctuation the tag service refuses": "vol#1?",
+		"trailing space":                      "vol-1 ",
+		"60 bytes cut inside a character":     "pvc-x" + strings.Repeat("卷", 30),
+		"longer than a tag value":             strings.Repeat("v", 300),
+		"characters, not bytes":               strings.Repeat("卷", 200),
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := e.disks.CreateDisk(ctx, spec(volume))
+			require.NoError(t, err)
+			raw, err := e.user.GetDisk(ctx, d.ID)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(raw.DiskName), cbs.MaxDiskNameBytes)
+			assert.True(t, utf8.ValidString(raw.DiskName), "%q", raw.DiskName)
+			assert.True(t, strings.HasPrefix(raw.DiskName, "stratus-"), raw.DiskName)
+			found, err := e.disks.FindDisk(ctx, volume)
+			require.NoError(t, err)
+			require.NotNil(t, found, "the volume finds its disk again")
+			assert.Equal(t, d.ID, found.ID)
+			again, err := e.disks.CreateDisk(ctx, spec(volume))
+			require.NoError(t, err)
+			assert.Equal(t, d.ID, again.ID, "and a retry is the same disk")
+		})
+	}
+	// A user's tag counts characters: 127 of them pass whatever their bytes.
+	sp := spec("pvc-wide-tags")
+	sp.Tags = map[string]string{strings.Repeat("键", 127): strings.Repeat("值", 255)}
+	_, err := e.disks.CreateDisk(ctx, sp)
+	require.NoError(t, err)
 }
 
 func TestOwnership(t *testing.T) {

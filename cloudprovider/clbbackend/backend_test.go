@@ -100,6 +100,24 @@ func TestManyTargetsStayWithinTheBatchLimit(t *testing.T) {
 	assert.Len(t, e.targets(e.ownedBy(svc))["TCP/80"], 600)
 }
 
+func TestManyListenersStayWithinTheDeleteLimit(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	var ports []v1.ServicePort
+	for i := range 45 {
+		ports = append(ports, v1.ServicePort{Name: fmt.Sprintf("p%d", i), Protocol: v1.ProtocolTCP, Port: int32(8000 + i), NodePort: int32(30000 + i)})
+	}
+	svc := service("wide", loadbalancer.ModeNodePort, ports...)
+	e.ensure(svc, nodes(1))
+	id := e.ownedBy(svc)
+	require.Len(t, e.listeners(id), 45)
+
+	e.calls.Reset()
+	svc.Spec.Ports = ports[:1]
+	e.ensure(svc, nodes(1))
+	assert.Len(t, e.listeners(id), 1)
+	assert.Equal(t, 3, e.calls.Count("DeleteLoadBalancerListeners"), "44 listeners go 20 per call (DeleteLoadBalancerListeners' limit): 20 + 20 + 4")
+}
+
 func TestSourceRangesUseAnOwnedSecurityGroup(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	svc := service("web", loadbalancer.ModeNodePort)

@@ -14,8 +14,10 @@ const (
 	// servers can be bound in a batch".
 	maxBatchTargets = 500
 	// A load balancer has at most 50 listeners (the account's default quota), so one
-	// CreateListener or DeleteLoadBalancerListeners call never needs more ports or ids.
+	// CreateListener call never needs more ports.
 	maxListenersPerCall = 50
+	// DeleteLoadBalancerListeners: "ListenerIds.N: 20 IDs at most".
+	maxDeleteListenerIDs = 20
 	// SetLoadBalancerSecurityGroups: "a load balancer can be bound to up to 50 security
 	// groups".
 	maxSecurityGroupsPerLB = 50

@@ -159,10 +159,10 @@ func (b *Backend) UpdateListener(ctx context.Context, lb *loadbalancer.LoadBalan
 	return nil
 }
 
-// DeleteListeners deletes listeners with DeleteLoadBalancerListeners, which takes many
-// ids in one task.
+// DeleteListeners deletes listeners with DeleteLoadBalancerListeners, which takes up to
+// 20 ids in one task.
 func (b *Backend) DeleteListeners(ctx context.Context, lb *loadbalancer.LoadBalancer, ids []string) error {
-	for chunk := range slices.Chunk(ids, maxListenersPerCall) {
+	for chunk := range slices.Chunk(ids, maxDeleteListenerIDs) {
 		err := b.tasks.write(ctx, lb.ID, func(ctx context.Context) (string, error) {
 			out, err := b.cfg.CLB.DeleteLoadBalancerListeners(ctx, &clb.DeleteLoadBalancerListenersRequest{LoadBalancerId: lb.ID, ListenerIds: chunk})
 			if err != nil {

@@ -40,6 +40,10 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 	if in.Placement.ProjectId != nil && *in.Placement.ProjectId != 0 {
 		return nil, api.Errorf("InvalidParameter.ProjectIdNotExist", "project %d does not exist", *in.Placement.ProjectId)
 	}
+	// CdcName is ignored as input (the model docs); a dedicated cluster is not offered.
+	if in.Placement.CdcId != "" || in.Placement.CageId != "" {
+		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `Placement.CdcId`: dedicated clusters (CdcId, CageId) are not offered in %s", m.w.Region)
+	}
 	switch {
 	case in.DiskType == "":
 		return nil, api.MissingParameter("DiskType")
@@ -49,6 +53,18 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 		return nil, api.InvalidValue("DiskType", "`%s` is not one of CLOUD_PREMIUM, CLOUD_SSD, CLOUD_HSSD", in.DiskType)
 	}
 	s.diskType = in.DiskType
+	// "当前仅支持极速型云盘（CLOUD_TSSD）和增强型SSD云硬盘（CLOUD_HSSD）"; TSSD is not sold here
+	// and extra throughput is not modelled, so only an HSSD asking for none passes.
+	if tp := in.ThroughputPerformance; tp != nil {
+		switch {
+		case s.diskType != cbs.DiskTypeHSSD:
+			return nil, api.InvalidValue("ThroughputPerformance", "only CLOUD_HSSD and CLOUD_TSSD disks buy extra throughput, not %s", s.diskType)
+		case *tp < 0:
+			return nil, api.InvalidValue("ThroughputPerformance", "must not be negative, got %d", *tp)
+		case *tp > 0:
+			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `ThroughputPerformance`: extra throughput is not sold in %s", m.w.Region)
+		}
+	}
 	switch in.DiskChargeType {
 	case "CDCPAID":
 		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "DiskChargeType CDCPAID bills a dedicated cluster, which this region does not offer")
@@ -67,6 +83,9 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 		case "", "NOTIFY_AND_AUTO_RENEW", "NOTIFY_AND_MANUAL_RENEW", "DISABLE_NOTIFY_AND_MANUAL_RENEW":
 		default:
 			return nil, api.InvalidValue("DiskChargePrepaid.RenewFlag", "`%s` is not a renew flag", in.DiskChargePrepaid.RenewFlag)
+		}
+		if in.DiskChargePrepaid.CurInstanceDeadline != "" {
+			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `DiskChargePrepaid.CurInstanceDeadline`: aligning a disk's term with an instance's is not offered here")
 		}
 		s.charge = cbs.ChargePrepaid
 		s.deadline = addMonths(now, *in.DiskChargePrepaid.Period)
@@ -140,7 +159,7 @@ func (m *Module) createDisks(r *api.Request) (any, error) {
 				spec.size = max(snap.DiskSize, sizeBounds[spec.diskType][0])
 			}
 			if spec.size < snap.DiskSize {
-				return api.Errorf(cbs.CodeDiskSizeNotMatch, "a disk from snapshot `%s` needs at least %d GiB, got %d", snap.SnapshotId, snap.DiskSize, spec.size)
+				return api.Errorf(cbs.CodeDiskSizeNotMatch, "parameter `DiskSize`: a disk from snapshot `%s` needs at least %d GiB, got %d", snap.SnapshotId, snap.DiskSize, spec.size)
 			}
 		}
 		if err := checkSize("DiskSize", spec.diskType, spec.size); err != nil {

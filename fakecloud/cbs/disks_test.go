@@ -139,6 +139,14 @@ func TestCreateDisksValidation(t *testing.T) {
 		{"duplicate tag", with(func(r *cbsapi.CreateDisksRequest) { r.Tags = []cloudapi.Tag{{Key: "a"}, {Key: "a"}} }), "InvalidParameterValue"},
 		{"empty tag key", with(func(r *cbsapi.CreateDisksRequest) { r.Tags = []cloudapi.Tag{{Value: "v"}} }), "InvalidParameterValue"},
 		{"long name", with(func(r *cbsapi.CreateDisksRequest) { r.DiskName = string(make([]byte, 61)) }), "InvalidParameterValue"},
+		{"dedicated cluster", with(func(r *cbsapi.CreateDisksRequest) { r.Placement.CdcId = "cluster-12345678" }), "UnsupportedOperation"},
+		{"throughput on premium", with(func(r *cbsapi.CreateDisksRequest) { r.ThroughputPerformance = cloudapi.Int64(0) }), "InvalidParameterValue"},
+		{"extra throughput", with(func(r *cbsapi.CreateDisksRequest) {
+			r.DiskType, r.ThroughputPerformance = cbsapi.DiskTypeHSSD, cloudapi.Int64(100)
+		}), "UnsupportedOperation"},
+		{"prepaid aligned with an instance", with(func(r *cbsapi.CreateDisksRequest) {
+			r.DiskChargeType, r.DiskChargePrepaid = cbsapi.ChargePrepaid, &cbsapi.DiskChargePrepaid{Period: cloudapi.Int64(1), CurInstanceDeadline: "2030-03-30 20:15:03"}
+		}), "UnsupportedOperation"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,6 +170,10 @@ func TestCreateDisksValidation(t *testing.T) {
 		ids := e.createDisks(&cbsapi.CreateDisksRequest{DiskType: tc.typ, Placement: &cbsapi.Placement{Zone: zone1}, DiskSize: cloudapi.Int64(tc.size)})
 		assert.EqualValues(t, tc.size, e.get(ids[0]).DiskSize)
 	}
+	// An HSSD buying no extra throughput, and a cluster name (ignored as input), pass.
+	ids := e.createDisks(&cbsapi.CreateDisksRequest{DiskType: cbsapi.DiskTypeHSSD, Placement: &cbsapi.Placement{Zone: zone1, CdcName: "ignored"},
+		DiskSize: cloudapi.Int64(20), ThroughputPerformance: cloudapi.Int64(0)})
+	assert.Len(t, ids, 1)
 }
 
 func TestCreateDisksPrepaidEncryptedShareable(t *testing.T) {

@@ -10,8 +10,18 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// maxWeightTargetsPerCall is BatchModifyTargetWeight's documented limit of 500 resources.
-const maxWeightTargetsPerCall = 500
+// maxWeightTargetsPerCall is BatchModifyTargetWeight's documented limit of 500 resources
+// (API page 214/33844); maxDeleteListenerIDs DeleteLoadBalancerListeners' 20 ListenerIds
+// (API page 214/37095: "20 IDs at most").
+const (
+	maxWeightTargetsPerCall = 500
+	maxDeleteListenerIDs    = 20
+)
+
+var deleteListenerIDs = api.IDList{
+	Field: "ListenerIds", Max: maxDeleteListenerIDs, TooManyCode: clb.CodeLength,
+	RejectDuplicates: true, DuplicateCode: clb.CodeDuplicate,
+}
 
 // deleteLoadBalancerListeners deletes the named listeners (all of them without
 // ListenerIds) with their targets, in one task. Every id must name a listener of the load
@@ -21,8 +31,8 @@ func (m *Module) deleteLoadBalancerListeners(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(slices.Compact(slices.Sorted(slices.Values(in.ListenerIds)))) != len(in.ListenerIds) {
-		return nil, api.Errorf(clb.CodeDuplicate, "parameter `ListenerIds` names a listener twice")
+	if err := deleteListenerIDs.Check(in.ListenerIds); err != nil {
+		return nil, err
 	}
 	err = m.writeLB(r, in.LoadBalancerId, func(tx *store.Tx, lb *LoadBalancer) error {
 		var doomed []string
@@ -61,6 +71,13 @@ func (m *Module) batchModifyTargetWeight(r *api.Request) (any, error) {
 	if len(in.ModifyList) == 0 {
 		return nil, api.MissingParameter("ModifyList")
 	}
+	n := 0
+	for _, rule := range in.ModifyList {
+		n += len(rule.Targets)
+	}
+	if n > maxWeightTargetsPerCall {
+		return nil, api.Errorf(clb.CodeLength, "parameter `ModifyList`: at most %d targets per call, got %d", maxWeightTargetsPerCall, n)
+	}
 	type change struct {
 		field, listenerID, key string
 		weight                 int64
@@ -71,6 +88,8 @@ func (m *Module) batchModifyTargetWeight(r *api.Request) (any, error) {
 		switch {
 		case rule.LocationId != "":
 			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s.LocationId`: layer-7 forwarding rules are not supported here", f)
+		case rule.Domain != "" || rule.Url != "":
+			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s.Domain`: layer-7 forwarding rules (Domain, Url) are not supported here", f)
 		case rule.ListenerId == "":
 			return nil, api.MissingParameter(f + ".ListenerId")
 		case len(rule.Targets) == 0:
@@ -92,9 +111,6 @@ func (m *Module) batchModifyTargetWeight(r *api.Request) (any, error) {
 			}
 			changes = append(changes, change{field: t.field, listenerID: rule.ListenerId, key: t.key(), weight: *w})
 		}
-	}
-	if len(changes) > maxWeightTargetsPerCall {
-		return nil, api.Errorf(clb.CodeLength, "parameter `ModifyList`: at most %d targets per call, got %d", maxWeightTargetsPerCall, len(changes))
 	}
 	err = m.writeLB(r, in.LoadBalancerId, func(tx *store.Tx, lb *LoadBalancer) error {
 		byListener := map[string]*Listener{}

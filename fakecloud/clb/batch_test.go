@@ -68,6 +68,14 @@ func TestBatchModifyTargetWeight(t *testing.T) {
 		})
 	}
 
+	t.Run("layer-7 rule by domain and url", func(t *testing.T) {
+		before := e.stateDump(t)
+		_, err := e.clb.BatchModifyTargetWeight(e.ctx, &clbapi.BatchModifyTargetWeightRequest{LoadBalancerId: lb, ModifyList: []clbapi.RsWeightRule{
+			{ListenerId: l, Targets: []clbapi.Target{insTarget("ins-node0001", 30080)}, Weight: ptr(int64(5)), Domain: "example.com", Url: "/"}}})
+		requireCode(t, err, cloudapi.CodeUnsupportedOperation)
+		assert.Equal(t, before, e.stateDump(t))
+	})
+
 	t.Run("one past the limit", func(t *testing.T) {
 		ts := make([]clbapi.Target, 501)
 		for i := range ts {

@@ -20,11 +20,75 @@ import (
 const (
 	maxCreateNumber = 20 // Number: not documented; see LIMITS.md
 	maxIDsPerCall   = 20 // DeleteLoadBalancer
-	maxDescribeIDs  = 100
+	// DescribeLoadBalancers LoadBalancerIds: "There can be up to 20 IDs" (the API page,
+	// 214/33830); the v1.0.162 model gives no number.
+	maxDescribeIDs  = 20
 	maxNameChars    = 60
 	maxFilters      = 10
 	maxFilterValues = 100
+	// InternetAccessible.InternetMaxBandwidthOut: "范围支持0到2048", default 10 (Mbps).
+	maxBandwidthOut     = 2048
+	defaultBandwidthOut = 10
 )
+
+// internetChargeTypes are the network charge types a public load balancer takes; only
+// BANDWIDTH_PACKAGE needs something (a bandwidth package) this endpoint does not offer.
+var internetChargeTypes = []string{clb.ChargeTrafficByHour, clb.ChargeBandwidthByHour, clb.ChargeBandwidthPkg}
+
+// checkInternet validates the network billing of a CreateLoadBalancer: only OPEN load
+// balancers take it, the charge type is an enum, the bandwidth cap 0-2048 Mbps, a
+// bandwidth package (BandwidthPackageId, BandwidthpkgSubType) goes only with
+// BANDWIDTH_PACKAGE, and a single-ISP VipIsp only with a bandwidth package. It returns the
+// charge type and cap to store.
+func checkInternet(in *clb.CreateLoadBalancerRequest) (charge string, bandwidth int64, err error) {
+	ia := in.InternetAccessible
+	if in.LoadBalancerType != clb.TypeOpen {
+		switch {
+		case ia != nil:
+			return "", 0, api.InvalidValue("InternetAccessible", "only applies to OPEN load balancers")
+		case in.BandwidthPackageId != "":
+			return "", 0, api.InvalidValue("BandwidthPackageId", "only applies to OPEN load balancers")
+		}
+		return "", 0, nil
+	}
+	charge, bandwidth = clb.ChargeTrafficByHour, defaultBandwidthOut
+	if ia == nil {
+		ia = &clb.InternetAccessible{}
+	}
+	if ia.InternetChargeType != "" {
+		if !slices.Contains(internetChargeTypes, ia.InternetChargeType) {
+			return "", 0, api.InvalidValue("InternetAccessible.InternetChargeType", "must be one of %s, got %q", strings.Join(internetChargeTypes, ", "), ia.InternetChargeType)
+		}
+		charge = ia.InternetChargeType
+	}
+	if ia.InternetMaxBandwidthOut != nil {
+		if bandwidth = *ia.InternetMaxBandwidthOut; bandwidth < 0 || bandwidth > maxBandwidthOut {
+			return "", 0, api.InvalidValue("InternetAccessible.InternetMaxBandwidthOut", "must be between 0 and %d Mbps, got %d", maxBandwidthOut, bandwidth)
+		}
+	}
+	pkg := charge == clb.ChargeBandwidthPkg
+	switch {
+	case ia.BandwidthpkgSubType != "" && !pkg:
+		return "", 0, api.InvalidValue("InternetAccessible.BandwidthpkgSubType", "only goes with InternetChargeType %s, got %s", clb.ChargeBandwidthPkg, charge)
+	case in.BandwidthPackageId != "" && !pkg:
+		return "", 0, api.InvalidValue("BandwidthPackageId", "a bandwidth package bills %s only, got InternetAccessible.InternetChargeType %s", clb.ChargeBandwidthPkg, charge)
+	}
+	switch in.VipIsp {
+	case "", "BGP":
+	case "CMCC", "CTCC", "CUCC":
+		if !pkg {
+			return "", 0, api.InvalidValue("VipIsp", "a single-ISP address (%s) bills %s only, got InternetAccessible.InternetChargeType %s", in.VipIsp, clb.ChargeBandwidthPkg, charge)
+		}
+	default:
+		return "", 0, api.InvalidValue("VipIsp", "must be CMCC, CTCC or CUCC (empty: BGP), got %q", in.VipIsp)
+	}
+	if pkg {
+		// The model docs: BANDWIDTH_PACKAGE bills a shared bandwidth package, which this
+		// endpoint does not sell.
+		return "", 0, api.Errorf(cloudapi.CodeUnsupportedOperation, "InternetAccessible.InternetChargeType %s needs a bandwidth package, which is not offered here; use %s or %s", clb.ChargeBandwidthPkg, clb.ChargeTrafficByHour, clb.ChargeBandwidthByHour)
+	}
+	return charge, bandwidth, nil
+}
 
 // validName: 1-60 English letters, Chinese characters, digits, '-' or '_', as the model
 // docs put it ("1-60 个英文、汉字、数字、连接线“-”或下划线“_”").
@@ -100,18 +164,13 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
+	charge, bandwidth, err := checkInternet(in)
+	if err != nil {
+		return nil, err
+	}
 	vipIsp := "INTERNAL"
 	if in.LoadBalancerType == clb.TypeOpen {
-		switch in.VipIsp {
-		case "", "BGP":
-			vipIsp = "BGP"
-		case "CMCC", "CTCC", "CUCC":
-			// The model docs: a single-ISP address bills by bandwidth package only, which
-			// InternetAccessible selects; this endpoint offers neither.
-			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "VipIsp %s needs InternetAccessible.InternetChargeType BANDWIDTH_PACKAGE, which is not offered here; leave VipIsp empty for BGP", in.VipIsp)
-		default:
-			return nil, api.InvalidValue("VipIsp", "must be CMCC, CTCC or CUCC (empty: BGP), got %q", in.VipIsp)
-		}
+		vipIsp = "BGP" // checkInternet refused every other ISP
 		if in.SubnetId != "" {
 			return nil, api.InvalidValue("SubnetId", "only INTERNAL load balancers take a subnet")
 		}
@@ -173,6 +232,7 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 			lb := &LoadBalancer{
 				LoadBalancerId: api.NewID("lb"), Type: in.LoadBalancerType, VpcId: vpcID,
 				Zone: zone.Name, VipIsp: vipIsp, AddressIPVersion: "ipv4",
+				InternetChargeType: charge, BandwidthOut: bandwidth,
 				Tags: append([]clb.TagInfo(nil), in.Tags...), CreatedTime: r.Now,
 			}
 			if in.ProjectId != nil {
@@ -241,7 +301,7 @@ var lbFilters = api.FilterSpec[lbRow]{
 			if r.lb.Type != clb.TypeOpen {
 				return nil
 			}
-			return []string{"TRAFFIC_POSTPAID_BY_HOUR"}
+			return []string{r.lb.chargeType()}
 		},
 		"function-name": func(*lbRow) []string { return nil }, // no load balancer here forwards to cloud functions
 	},
@@ -417,6 +477,10 @@ func (m *Module) lbView(lb *LoadBalancer, r *api.Request) clb.LoadBalancer {
 		AddressIPVersion: lb.AddressIPVersion,
 		VipIsp:           lb.VipIsp,
 		SecureGroups:     append([]string{}, lb.SecurityGroups...),
+	}
+	if lb.Type == clb.TypeOpen {
+		bw := lb.BandwidthOut
+		v.NetworkAttributes = &clb.InternetAccessible{InternetChargeType: lb.chargeType(), InternetMaxBandwidthOut: &bw}
 	}
 	if z, ok := m.w.Zone(lb.Zone); ok {
 		id, _ := strconv.ParseUint(z.ID, 10, 64)

@@ -38,7 +38,12 @@ func TestCreateOpenAndInternal(t *testing.T) {
 	assert.Equal(t, uint64(100002), o.MasterZone.ZoneId)
 	assert.Equal(t, api2(e.clock.Now()), o.CreateTime)
 
+	require.NotNil(t, o.NetworkAttributes, "a public load balancer shows its network billing")
+	assert.Equal(t, clbapi.ChargeTrafficByHour, o.NetworkAttributes.InternetChargeType, "the default charge type")
+	assert.Equal(t, ptr(int64(10)), o.NetworkAttributes.InternetMaxBandwidthOut, "the default bandwidth cap")
+
 	i := e.describeLB(t, internal)
+	assert.Nil(t, i.NetworkAttributes, "an internal load balancer has no internet billing")
 	assert.Equal(t, clbapi.TypeInternal, i.LoadBalancerType)
 	assert.Equal(t, "vpc-main0001", i.VpcId, "an INTERNAL load balancer takes its subnet's VPC")
 	assert.Equal(t, "subnet-gz2", i.SubnetId)
@@ -128,7 +133,22 @@ func TestCreateLoadBalancerErrors(t *testing.T) {
 		{"name with a dot", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, LoadBalancerName: "web.prod"}, cloudapi.CodeInvalidParameterValue},
 		{"name 61 characters", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, LoadBalancerName: strings.Repeat("负", 61)}, cloudapi.CodeInvalidParameterValue},
 		{"lower-case ipv4", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, AddressIPVersion: "ipv4"}, cloudapi.CodeInvalidParameterValue},
-		{"single-ISP vip", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, VipIsp: "CMCC"}, cloudapi.CodeUnsupportedOperation},
+		{"single-ISP vip billed by traffic", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, VipIsp: "CMCC"}, cloudapi.CodeInvalidParameterValue},
+		{"single-ISP vip on a bandwidth package", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, VipIsp: "CMCC",
+			InternetAccessible: &clbapi.InternetAccessible{InternetChargeType: clbapi.ChargeBandwidthPkg}}, cloudapi.CodeUnsupportedOperation},
+		{"bad charge type", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen,
+			InternetAccessible: &clbapi.InternetAccessible{InternetChargeType: "BANDWIDTH_PREPAID"}}, cloudapi.CodeInvalidParameterValue},
+		{"bandwidth 2049", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen,
+			InternetAccessible: &clbapi.InternetAccessible{InternetMaxBandwidthOut: ptr(int64(2049))}}, cloudapi.CodeInvalidParameterValue},
+		{"negative bandwidth", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen,
+			InternetAccessible: &clbapi.InternetAccessible{InternetMaxBandwidthOut: ptr(int64(-1))}}, cloudapi.CodeInvalidParameterValue},
+		{"package type without a package", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen,
+			InternetAccessible: &clbapi.InternetAccessible{BandwidthpkgSubType: "SINGLEISP"}}, cloudapi.CodeInvalidParameterValue},
+		{"package id billed by traffic", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, BandwidthPackageId: "bwp-12345678"}, cloudapi.CodeInvalidParameterValue},
+		{"bandwidth package", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, BandwidthPackageId: "bwp-12345678",
+			InternetAccessible: &clbapi.InternetAccessible{InternetChargeType: clbapi.ChargeBandwidthPkg}}, cloudapi.CodeUnsupportedOperation},
+		{"internet billing on internal", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeInternal, SubnetId: "subnet-gz1",
+			InternetAccessible: &clbapi.InternetAccessible{InternetChargeType: clbapi.ChargeTrafficByHour}}, cloudapi.CodeInvalidParameterValue},
 		{"token not ASCII", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, ClientToken: "令牌"}, cloudapi.CodeInvalidParameterValue},
 		{"public vip outside pool", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Vip: "8.8.8.8"}, cloudapi.CodeInvalidParameterValue},
 		{"over the region limit", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Number: ptr(uint64(2))}, cloudapi.CodeLimitExceeded},
@@ -269,4 +289,33 @@ func TestDeleteLoadBalancer(t *testing.T) {
 
 	_, err = e.clb.DeleteLoadBalancer(e.ctx, &clbapi.DeleteLoadBalancerRequest{LoadBalancerIds: []string{lb}})
 	requireCode(t, err, clbapi.CodeLBNotFound)
+}
+
+func TestInternetAccessibleIsKeptAndFiltered(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	byBandwidth := e.createLB(t, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen,
+		InternetAccessible: &clbapi.InternetAccessible{InternetChargeType: clbapi.ChargeBandwidthByHour, InternetMaxBandwidthOut: ptr(int64(2048))}})
+	byTraffic := e.createLB(t, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen,
+		InternetAccessible: &clbapi.InternetAccessible{InternetMaxBandwidthOut: ptr(int64(0))}})
+
+	na := e.describeLB(t, byBandwidth).NetworkAttributes
+	require.NotNil(t, na)
+	assert.Equal(t, clbapi.InternetAccessible{InternetChargeType: clbapi.ChargeBandwidthByHour, InternetMaxBandwidthOut: ptr(int64(2048))}, *na)
+	na = e.describeLB(t, byTraffic).NetworkAttributes
+	require.NotNil(t, na)
+	assert.Equal(t, clbapi.InternetAccessible{InternetChargeType: clbapi.ChargeTrafficByHour, InternetMaxBandwidthOut: ptr(int64(0))}, *na, "0 Mbps is a cap, not the default")
+
+	for charge, want := range map[string][]string{
+		clbapi.ChargeBandwidthByHour: {byBandwidth},
+		clbapi.ChargeTrafficByHour:   {byTraffic},
+		clbapi.ChargeBandwidthPkg:    nil,
+	} {
+		out, err := e.clb.DescribeLoadBalancers(e.ctx, &clbapi.DescribeLoadBalancersRequest{Filters: []cloudapi.Filter{{Name: "internet-charge-type", Values: []string{charge}}}})
+		require.NoError(t, err)
+		var got []string
+		for _, lb := range out.LoadBalancerSet {
+			got = append(got, lb.LoadBalancerId)
+		}
+		assert.Equal(t, want, got, "internet-charge-type %s", charge)
+	}
 }

@@ -28,11 +28,23 @@ type LoadBalancer struct {
 	// SecurityGroups are the bound groups in priority order (OPEN load balancers only);
 	// with any bound, the data plane accepts only the sources their inbound rules allow.
 	SecurityGroups []string
-	CreatedTime    time.Time
+	// InternetChargeType and BandwidthOut (Mbps) are a public load balancer's network
+	// billing; a record stored before they existed reads as TRAFFIC_POSTPAID_BY_HOUR.
+	InternetChargeType string
+	BandwidthOut       int64
+	CreatedTime        time.Time
 	// ReadyAt ends the creation task (Status 0 before, 1 after). BusyUntil ends the task of
 	// the latest write; until then other writes are refused (ResourceInOperation).
 	ReadyAt   time.Time
 	BusyUntil time.Time
+}
+
+// chargeType is the network charge type of a public load balancer.
+func (lb *LoadBalancer) chargeType() string {
+	if lb.InternetChargeType == "" {
+		return clb.ChargeTrafficByHour
+	}
+	return lb.InternetChargeType
 }
 
 // Listener is one layer-4 listener with its targets.

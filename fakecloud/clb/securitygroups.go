@@ -13,8 +13,16 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
-// maxSecurityGroupsPerLB is how many groups one load balancer may be bound to.
+// maxSecurityGroupsPerLB is how many groups one load balancer may be bound to
+// ("一个负载均衡实例最多可绑定50个安全组", SDK v1.0.162 model).
 const maxSecurityGroupsPerLB = 50
+
+// securityGroupIDs is what SetLoadBalancerSecurityGroups takes: at most 50 IDs of the
+// shape sg-xxxxxxxx, none twice (set semantics). Omitted or empty unbinds all.
+var securityGroupIDs = api.IDList{
+	Field: "SecurityGroups", Max: maxSecurityGroupsPerLB, Prefix: "sg-", TooManyCode: clb.CodeLength,
+	RejectDuplicates: true, DuplicateCode: clb.CodeDuplicate,
+}
 
 // setLoadBalancerSecurityGroups binds exactly the given groups (set semantics) to a
 // public load balancer. As the API documents, private (INTERNAL) load balancers do not
@@ -24,15 +32,8 @@ func (m *Module) setLoadBalancerSecurityGroups(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.SecurityGroups) > maxSecurityGroupsPerLB {
-		return nil, api.Errorf(clb.CodeLength, "parameter `SecurityGroups`: at most %d security groups per load balancer, got %d", maxSecurityGroupsPerLB, len(in.SecurityGroups))
-	}
-	seen := map[string]bool{}
-	for _, id := range in.SecurityGroups {
-		if seen[id] {
-			return nil, api.Errorf(clb.CodeDuplicate, "parameter `SecurityGroups`: %s appears twice", id)
-		}
-		seen[id] = true
+	if err := securityGroupIDs.Check(in.SecurityGroups); err != nil {
+		return nil, err
 	}
 	err = m.writeLB(r, in.LoadBalancerId, func(tx *store.Tx, lb *LoadBalancer) error {
 		if lb.Type != clb.TypeOpen {

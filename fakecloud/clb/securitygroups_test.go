@@ -73,6 +73,7 @@ func TestSetLoadBalancerSecurityGroups(t *testing.T) {
 		"internal load balancer": {internal, []string{sg2}, cloudapi.CodeUnsupportedOperation},
 		"unknown group":          {open, []string{"sg-nothere1"}, "InvalidSecurityGroupID.NotFound"},
 		"duplicate":              {open, []string{sg2, sg2}, clbapi.CodeDuplicate},
+		"not a group id":         {open, []string{"lb-12345678"}, cloudapi.CodeInvalidParameterValue},
 		"unknown load balancer":  {"lb-nothere1", []string{sg2}, clbapi.CodeLBNotFound},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -210,7 +210,7 @@ func (m *Module) registerTargets(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.singleTargets(r, in.LoadBalancerId, in.ListenerId, in.LocationId, in.Targets, true); err != nil {
+	if err := m.singleTargets(r, in.LoadBalancerId, in.ListenerId, layer7(in.LocationId, in.Domain, in.Url), in.Targets, true); err != nil {
 		return nil, err
 	}
 	return &clb.RegisterTargetsResponse{}, nil
@@ -221,15 +221,27 @@ func (m *Module) deregisterTargets(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.singleTargets(r, in.LoadBalancerId, in.ListenerId, in.LocationId, in.Targets, false); err != nil {
+	if err := m.singleTargets(r, in.LoadBalancerId, in.ListenerId, layer7(in.LocationId, in.Domain, in.Url), in.Targets, false); err != nil {
 		return nil, err
 	}
 	return &clb.DeregisterTargetsResponse{}, nil
 }
 
-func (m *Module) singleTargets(r *api.Request, lbID, listenerID, locationID string, ts []clb.Target, register bool) error {
-	if locationID != "" {
-		return api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `LocationId`: layer-7 forwarding rules are not supported here")
+// layer7 names the layer-7 rule parameter a target call gives ("" for none): a LocationId,
+// or a Domain and Url.
+func layer7(locationID, domain, url string) string {
+	switch {
+	case locationID != "":
+		return "LocationId"
+	case domain != "" || url != "":
+		return "Domain"
+	}
+	return ""
+}
+
+func (m *Module) singleTargets(r *api.Request, lbID, listenerID, rule string, ts []clb.Target, register bool) error {
+	if rule != "" {
+		return api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s`: layer-7 forwarding rules (LocationId, Domain, Url) are not supported here", rule)
 	}
 	if listenerID == "" {
 		return api.MissingParameter("ListenerId")

@@ -219,6 +219,10 @@ func checkRoute(field string, rt *vpc.Route, vp netip.Prefix) (netip.Prefix, err
 		return netip.Prefix{}, api.InvalidValue(field+".RouteId", "the cloud assigns route IDs; do not set RouteId or RouteItemId")
 	case rt.RouteType != "" && rt.RouteType != vpc.RouteTypeUser:
 		return netip.Prefix{}, api.InvalidValue(field+".RouteType", "users only add USER routes, got %q", rt.RouteType)
+	case rt.DestinationIpv6CidrBlock != "":
+		return netip.Prefix{}, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s.DestinationIpv6CidrBlock`: IPv6 routes are not supported here", field)
+	case rt.PublishedToVbc != nil && *rt.PublishedToVbc:
+		return netip.Prefix{}, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s.PublishedToVbc`: there is no cloud connect network (CCN) to publish to here", field)
 	}
 	if err := api.MaxBytes("InvalidParameterValue.TooLong", field+".RouteDescription", rt.RouteDescription, maxRouteDescription); err != nil {
 		return netip.Prefix{}, err

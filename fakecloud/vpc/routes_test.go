@@ -125,6 +125,8 @@ func TestCreateRoutesErrors(t *testing.T) {
 		{"bad gateway type", "rtb-stratus1", []vpcapi.Route{{DestinationCidrBlock: "10.244.5.0/24", GatewayType: "WORMHOLE", GatewayId: "10.0.1.11"}}, "InvalidParameterValue", "GatewayType"},
 		{"no destination", "rtb-stratus1", []vpcapi.Route{{GatewayType: "NORMAL_CVM", GatewayId: "10.0.1.11"}}, "MissingParameter", "DestinationCidrBlock"},
 		{"bad destination", "rtb-stratus1", []vpcapi.Route{podRoute("10.244.5.1/24", "10.0.1.11")}, "InvalidParameterValue.Malformed", "DestinationCidrBlock"},
+		{"ipv6 destination", "rtb-stratus1", []vpcapi.Route{{DestinationCidrBlock: "10.244.5.0/24", DestinationIpv6CidrBlock: "2402:4e00::/64", GatewayType: "NORMAL_CVM", GatewayId: "10.0.1.11"}}, "UnsupportedOperation", "Routes.0.DestinationIpv6CidrBlock"},
+		{"published to a ccn", "rtb-stratus1", []vpcapi.Route{{DestinationCidrBlock: "10.244.5.0/24", GatewayType: "NORMAL_CVM", GatewayId: "10.0.1.11", PublishedToVbc: cloudapi.Bool(true)}}, "UnsupportedOperation", "Routes.0.PublishedToVbc"},
 		{"no routes", "rtb-stratus1", nil, "MissingParameter", "Routes"},
 		{"unknown table", "rtb-nothere1", []vpcapi.Route{good}, "InvalidRouteTableId.NotFound", "rtb-nothere1"},
 		{"malformed table", "table-1", []vpcapi.Route{good}, "InvalidRouteTableId.Malformed", "RouteTableId"},

@@ -51,10 +51,28 @@ const (
 	securityGroupsName = "vpc.security-groups"
 	sgBindingsName     = "vpc.security-group-bindings"
 
+	// CreateSecurityGroup: "不得超过60个字符" and "最多100个字符" (SDK v1.0.162 model).
 	maxSGName        = 60
 	maxSGDescription = 100
-	maxPolicyDesc    = 100
+	// PolicyDescription: not documented; the 100 characters of GroupDescription.
+	maxPolicyDesc = 100
 )
+
+// policyProtocols are the protocols a rule takes, spelled as documented: the v1.0.162
+// model lists TCP, UDP, ICMP, ICMPv6 and ALL; the current API page spells ICMPV6 and adds
+// GRE. Any other spelling ("tcp") is refused, the stricter reading.
+var policyProtocols = []string{vpc.PolicyProtocolTCP, vpc.PolicyProtocolUDP, vpc.PolicyProtocolICMP, "ICMPv6", "ICMPV6", "GRE", vpc.PolicyProtocolALL}
+
+// checkSGID refuses an absent or malformed security group ID.
+func checkSGID(id string) error {
+	switch {
+	case id == "":
+		return api.MissingParameter("SecurityGroupId")
+	case !wellFormed(id, "sg-"):
+		return api.Errorf("InvalidSecurityGroupID.Malformed", "parameter `SecurityGroupId`: %q is not a security group ID (sg-xxxxxxxx)", id)
+	}
+	return nil
+}
 
 var (
 	securityGroupsT = store.Register[SecurityGroup](handles, securityGroupsName)
@@ -232,8 +250,8 @@ func (m *Module) deleteSecurityGroup(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.SecurityGroupId == "" {
-		return nil, api.MissingParameter("SecurityGroupId")
+	if err := checkSGID(in.SecurityGroupId); err != nil {
+		return nil, err
 	}
 	err = m.w.Store.Update(func(tx *store.Tx) error {
 		if _, ok := securityGroupsT.Get(tx, in.SecurityGroupId); !ok {
@@ -258,8 +276,8 @@ func (m *Module) describeSecurityGroupPolicies(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.SecurityGroupId == "" {
-		return nil, api.MissingParameter("SecurityGroupId")
+	if err := checkSGID(in.SecurityGroupId); err != nil {
+		return nil, err
 	}
 	out := &vpc.DescribeSecurityGroupPoliciesResponse{}
 	err = m.w.Store.View(func(tx *store.Tx) error {
@@ -284,8 +302,16 @@ func (m *Module) modifySecurityGroupPolicies(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.SecurityGroupId == "" {
-		return nil, api.MissingParameter("SecurityGroupId")
+	if err := checkSGID(in.SecurityGroupId); err != nil {
+		return nil, err
+	}
+	// "SecurityGroupPolicySet对象必须同时指定新的出（Egress）入（Ingress）站规则": both lists
+	// are given, an empty one clearing its direction.
+	switch {
+	case in.SecurityGroupPolicySet.Egress == nil:
+		return nil, api.MissingParameter("SecurityGroupPolicySet.Egress")
+	case in.SecurityGroupPolicySet.Ingress == nil:
+		return nil, api.MissingParameter("SecurityGroupPolicySet.Ingress")
 	}
 	limit := m.w.Limit("security-group-policies-per-direction", 100)
 	ingress, err := parsePolicies("SecurityGroupPolicySet.Ingress", in.SecurityGroupPolicySet.Ingress, limit, r.Now)
@@ -315,10 +341,13 @@ func (m *Module) modifySecurityGroupPolicies(r *api.Request) (any, error) {
 }
 
 // parsePolicies validates one direction's rules as ModifySecurityGroupPolicies takes
-// them: no custom PolicyIndex, a CIDR peer (IPv4), a port only for TCP and UDP.
+// them: at most limit rules (the per-direction quota), no custom PolicyIndex, a protocol
+// as documented (or a ServiceTemplate, never both), a port only for TCP and UDP, exactly
+// one peer of CidrBlock, Ipv6CidrBlock, SecurityGroupId and AddressTemplate (only IPv4
+// CIDR peers are served), ACCEPT or DROP.
 func parsePolicies(field string, in []vpc.SecurityGroupPolicy, limit int, now time.Time) ([]Policy, error) {
 	if len(in) > limit {
-		return nil, api.Errorf(cloudapi.CodeLimitExceeded, "parameter `%s` has %d rules, a direction allows %d", field, len(in), limit)
+		return nil, api.Errorf(cloudapi.CodeLimitExceeded, "parameter `%s` has %d rules; the quota of a direction is %d", field, len(in), limit)
 	}
 	out := make([]Policy, 0, len(in))
 	for i, p := range in {
@@ -326,15 +355,20 @@ func parsePolicies(field string, in []vpc.SecurityGroupPolicy, limit int, now ti
 		if p.PolicyIndex != nil {
 			return nil, api.InvalidValue(f+".PolicyIndex", "ModifySecurityGroupPolicies does not take a custom index")
 		}
-		proto := strings.ToUpper(p.Protocol)
-		switch proto {
-		case vpc.PolicyProtocolTCP, vpc.PolicyProtocolUDP, vpc.PolicyProtocolICMP, "ICMPV6", vpc.PolicyProtocolALL:
-		case "":
-			return nil, api.MissingParameter(f + ".Protocol")
-		default:
-			return nil, api.InvalidValue(f+".Protocol", "must be TCP, UDP, ICMP, ICMPv6 or ALL, got %q", p.Protocol)
+		// "Protocol + Port 和 ServiceTemplate 二者是排他关系".
+		if p.ServiceTemplate != nil {
+			if p.Protocol != "" || p.Port != "" {
+				return nil, api.Errorf("InvalidParameter.Coexist", "parameter `%s.ServiceTemplate`: a service template and Protocol or Port cannot be given together", f)
+			}
+			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s.ServiceTemplate`: parameter templates are not supported here; give Protocol and Port", f)
 		}
-		if proto == "ICMPV6" {
+		proto := p.Protocol
+		switch {
+		case proto == "":
+			return nil, api.MissingParameter(f + ".Protocol")
+		case !slices.Contains(policyProtocols, proto):
+			return nil, api.InvalidValue(f+".Protocol", "must be one of %s (as spelled), got %q", strings.Join(policyProtocols, ", "), p.Protocol)
+		case proto == "ICMPV6":
 			proto = "ICMPv6"
 		}
 		port := strings.TrimSpace(p.Port)
@@ -344,17 +378,22 @@ func parsePolicies(field string, in []vpc.SecurityGroupPolicy, limit int, now ti
 		if err := checkPolicyPorts(f+".Port", port); err != nil {
 			return nil, err
 		}
-		peers := 0
-		for _, s := range []string{p.CidrBlock, p.Ipv6CidrBlock, p.SecurityGroupId} {
-			if s != "" {
-				peers++
+		// "CidrBlock, Ipv6CidrBlock, SecurityGroupId, AddressTemplate 四者是排他关系".
+		var peers []string
+		for name, given := range map[string]bool{"CidrBlock": p.CidrBlock != "", "Ipv6CidrBlock": p.Ipv6CidrBlock != "",
+			"SecurityGroupId": p.SecurityGroupId != "", "AddressTemplate": p.AddressTemplate != nil} {
+			if given {
+				peers = append(peers, name)
 			}
 		}
-		if peers != 1 {
-			return nil, api.InvalidValue(f, "exactly one of CidrBlock, Ipv6CidrBlock and SecurityGroupId is required, got %d", peers)
-		}
-		if p.CidrBlock == "" {
-			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s`: only CidrBlock peers are supported here", f)
+		slices.Sort(peers)
+		switch {
+		case len(peers) == 0:
+			return nil, api.MissingParameter(f + ".CidrBlock")
+		case len(peers) > 1:
+			return nil, api.Errorf("InvalidParameter.Coexist", "parameter `%s`: %s cannot be given together; a rule has one peer", f, strings.Join(peers, " and "))
+		case p.CidrBlock == "":
+			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "parameter `%s.%s`: only CidrBlock peers are supported here", f, peers[0])
 		}
 		cidr, err := parsePeer(p.CidrBlock)
 		if err != nil {
@@ -367,8 +406,8 @@ func parsePolicies(field string, in []vpc.SecurityGroupPolicy, limit int, now ti
 		default:
 			return nil, api.InvalidValue(f+".Action", "must be ACCEPT or DROP, got %q", p.Action)
 		}
-		if utf8.RuneCountInString(p.PolicyDescription) > maxPolicyDesc {
-			return nil, api.InvalidValue(f+".PolicyDescription", "must be at most %d characters", maxPolicyDesc)
+		if err := api.MaxChars("", f+".PolicyDescription", p.PolicyDescription, maxPolicyDesc); err != nil {
+			return nil, err
 		}
 		out = append(out, Policy{Protocol: proto, Port: port, CidrBlock: cidr.String(), Action: p.Action, Description: p.PolicyDescription, ModifyTime: now})
 	}

@@ -57,7 +57,8 @@ func TestSecurityGroupLifecycle(t *testing.T) {
 	assert.Equal(t, "1", pol.SecurityGroupPolicySet.Version)
 
 	// A stale version is refused and changes nothing.
-	_, err = e.vpc.ModifySecurityGroupPolicies(ctx, &vpcapi.ModifySecurityGroupPoliciesRequest{SecurityGroupId: mine, SecurityGroupPolicySet: vpcapi.SecurityGroupPolicySet{Version: "0"}})
+	_, err = e.vpc.ModifySecurityGroupPolicies(ctx, &vpcapi.ModifySecurityGroupPoliciesRequest{SecurityGroupId: mine, SecurityGroupPolicySet: vpcapi.SecurityGroupPolicySet{
+		Version: "0", Ingress: []vpcapi.SecurityGroupPolicy{}, Egress: []vpcapi.SecurityGroupPolicy{}}})
 	assert.Equal(t, "InvalidParameterValue.VersionMismatch", code(err))
 
 	_, err = e.vpc.DeleteSecurityGroup(ctx, &vpcapi.DeleteSecurityGroupRequest{SecurityGroupId: mine})
@@ -95,7 +96,44 @@ func TestSecurityGroupRefusals(t *testing.T) {
 		}, cloudapi.CodeInvalidParameterValue},
 		"two peers": {func() error {
 			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "ALL", CidrBlock: "10.0.0.0/8", SecurityGroupId: sg, Action: vpcapi.PolicyAccept})
+		}, "InvalidParameter.Coexist"},
+		"address template beside a cidr": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "ALL", CidrBlock: "10.0.0.0/8", AddressTemplate: &vpcapi.AddressTemplateSpecification{AddressId: "ipm-12345678"}, Action: vpcapi.PolicyAccept})
+		}, "InvalidParameter.Coexist"},
+		"no peer": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "ALL", Action: vpcapi.PolicyAccept})
+		}, cloudapi.CodeMissingParameter},
+		"address template": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "ALL", AddressTemplate: &vpcapi.AddressTemplateSpecification{AddressId: "ipm-12345678"}, Action: vpcapi.PolicyAccept})
+		}, cloudapi.CodeUnsupportedOperation},
+		"service template with a protocol": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "TCP", ServiceTemplate: &vpcapi.ServiceTemplateSpecification{ServiceId: "ppm-12345678"}, CidrBlock: "10.0.0.0/8", Action: vpcapi.PolicyAccept})
+		}, "InvalidParameter.Coexist"},
+		"service template": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{ServiceTemplate: &vpcapi.ServiceTemplateSpecification{ServiceId: "ppm-12345678"}, CidrBlock: "10.0.0.0/8", Action: vpcapi.PolicyAccept})
+		}, cloudapi.CodeUnsupportedOperation},
+		"lower-case protocol": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "tcp", Port: "80", CidrBlock: "10.0.0.0/8", Action: vpcapi.PolicyAccept})
 		}, cloudapi.CodeInvalidParameterValue},
+		"description 101 characters": {func() error {
+			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "ALL", CidrBlock: "10.0.0.0/8", Action: vpcapi.PolicyAccept, PolicyDescription: strings.Repeat("规", 101)})
+		}, cloudapi.CodeInvalidParameterValue},
+		"101 rules": {func() error {
+			rules := make([]vpcapi.SecurityGroupPolicy, 101)
+			for i := range rules {
+				rules[i] = accept("10.0.0.0/8")
+			}
+			return e.modify(sg, rules...)
+		}, cloudapi.CodeLimitExceeded},
+		"egress missing": {func() error {
+			_, err := e.vpc.ModifySecurityGroupPolicies(ctx, &vpcapi.ModifySecurityGroupPoliciesRequest{SecurityGroupId: sg,
+				SecurityGroupPolicySet: vpcapi.SecurityGroupPolicySet{Ingress: []vpcapi.SecurityGroupPolicy{accept("10.0.0.0/8")}}})
+			return err
+		}, cloudapi.CodeMissingParameter},
+		"malformed group id": {func() error {
+			_, err := e.vpc.DescribeSecurityGroupPolicies(ctx, &vpcapi.DescribeSecurityGroupPoliciesRequest{SecurityGroupId: "lb-12345678"})
+			return err
+		}, "InvalidSecurityGroupID.Malformed"},
 		"bad action": {func() error {
 			return e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: "ALL", CidrBlock: "10.0.0.0/8", Action: "ALLOW"})
 		}, cloudapi.CodeInvalidParameterValue},
@@ -170,6 +208,22 @@ func TestAllowsFirstMatchDecides(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			assert.Equal(t, tc.want, vpc.Allows(groups, netip.MustParseAddr(tc.src), tc.proto, tc.port))
+		})
+	}
+}
+
+func TestSecurityGroupProtocolsAsDocumented(t *testing.T) {
+	e := newEnv(t, nil, "")
+	sg := e.createSG(t, "protocols")
+	for proto, stored := range map[string]string{
+		"TCP": "TCP", "UDP": "UDP", "ICMP": "ICMP", "ICMPv6": "ICMPv6", "ICMPV6": "ICMPv6", "GRE": "GRE", "ALL": "ALL",
+	} {
+		t.Run(proto, func(t *testing.T) {
+			require.NoError(t, e.modify(sg, vpcapi.SecurityGroupPolicy{Protocol: proto, CidrBlock: "10.0.0.0/8", Action: vpcapi.PolicyAccept}))
+			pol, err := e.vpc.DescribeSecurityGroupPolicies(context.Background(), &vpcapi.DescribeSecurityGroupPoliciesRequest{SecurityGroupId: sg})
+			require.NoError(t, err)
+			require.Len(t, pol.SecurityGroupPolicySet.Ingress, 1)
+			assert.Equal(t, stored, pol.SecurityGroupPolicySet.Ingress[0].Protocol)
 		})
 	}
 }

@@ -254,3 +254,87 @@ func TestSDKCLBTargets(t *testing.T) {
 	assert.Len(t, out.Response.Listeners[0].Targets, 1)
 	assert.Empty(t, out.Response.Listeners[1].Targets)
 }
+
+func TestSDKCLBSecurityGroupsAndBatches(t *testing.T) {
+	e := newSDKEnv(t)
+	c := newCLB(t, e)
+	v := newVPC(t, e)
+
+	create := clb.NewCreateLoadBalancerRequest()
+	create.LoadBalancerType, create.VpcId = common.StringPtr("OPEN"), common.StringPtr("vpc-stratus1")
+	create.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("BANDWIDTH_POSTPAID_BY_HOUR"), InternetMaxBandwidthOut: common.Int64Ptr(100)}
+	resp, err := c.CreateLoadBalancer(create)
+	require.NoError(t, err, "InternetAccessible is a known parameter")
+	lb := *resp.Response.LoadBalancerIds[0]
+	l1 := clbCreateListener(t, c, lb, 80)
+	l2 := clbCreateListener(t, c, lb, 81)
+	clbCreateListener(t, c, lb, 82)
+
+	sg1, sg2 := sdkSecurityGroup(t, v, "sdk-a"), sdkSecurityGroup(t, v, "sdk-b")
+	set := clb.NewSetLoadBalancerSecurityGroupsRequest()
+	set.LoadBalancerId, set.SecurityGroups = common.StringPtr(lb), ptrs(sg2, sg1)
+	_, err = c.SetLoadBalancerSecurityGroups(set)
+	require.NoError(t, err)
+
+	desc := clb.NewDescribeLoadBalancersRequest()
+	desc.SecurityGroup = common.StringPtr(sg1)
+	out, err := c.DescribeLoadBalancers(desc)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, *out.Response.TotalCount, "filtered by a bound group")
+	got := out.Response.LoadBalancerSet[0]
+	assert.Equal(t, []string{sg2, sg1}, common.StringValues(got.SecureGroups), "in priority order")
+	require.NotNil(t, got.NetworkAttributes)
+	assert.Equal(t, "BANDWIDTH_POSTPAID_BY_HOUR", *got.NetworkAttributes.InternetChargeType)
+	assert.EqualValues(t, 100, *got.NetworkAttributes.InternetMaxBandwidthOut)
+
+	set.SecurityGroups = nil
+	_, err = c.SetLoadBalancerSecurityGroups(set)
+	require.NoError(t, err, "no groups unbinds all")
+	out, err = c.DescribeLoadBalancers(desc)
+	require.NoError(t, err)
+	assert.EqualValues(t, 0, *out.Response.TotalCount)
+
+	reg := clb.NewBatchRegisterTargetsRequest()
+	reg.LoadBalancerId = common.StringPtr(lb)
+	reg.Targets = []*clb.BatchTarget{
+		{ListenerId: common.StringPtr(l1), InstanceId: common.StringPtr("ins-node0001"), Port: common.Int64Ptr(30080)},
+		{ListenerId: common.StringPtr(l2), InstanceId: common.StringPtr("ins-node0002"), Port: common.Int64Ptr(30081)},
+	}
+	_, err = c.BatchRegisterTargets(reg)
+	require.NoError(t, err)
+	weights := clb.NewBatchModifyTargetWeightRequest()
+	weights.LoadBalancerId = common.StringPtr(lb)
+	weights.ModifyList = []*clb.RsWeightRule{
+		{ListenerId: common.StringPtr(l1), Targets: []*clb.Target{{InstanceId: common.StringPtr("ins-node0001"), Port: common.Int64Ptr(30080)}}, Weight: common.Int64Ptr(0)},
+		{ListenerId: common.StringPtr(l2), Targets: []*clb.Target{{InstanceId: common.StringPtr("ins-node0002"), Port: common.Int64Ptr(30081), Weight: common.Int64Ptr(70)}}},
+	}
+	_, err = c.BatchModifyTargetWeight(weights)
+	require.NoError(t, err)
+	dt := clb.NewDescribeTargetsRequest()
+	dt.LoadBalancerId = common.StringPtr(lb)
+	tout, err := c.DescribeTargets(dt)
+	require.NoError(t, err)
+	byListener := map[string]int64{}
+	for _, l := range tout.Response.Listeners {
+		for _, tg := range l.Targets {
+			byListener[*l.ListenerId] = *tg.Weight
+		}
+	}
+	assert.Equal(t, map[string]int64{l1: 0, l2: 70}, byListener)
+
+	dl := clb.NewDeleteLoadBalancerListenersRequest()
+	dl.LoadBalancerId, dl.ListenerIds = common.StringPtr(lb), ptrs(l1, l2)
+	_, err = c.DeleteLoadBalancerListeners(dl)
+	require.NoError(t, err)
+	ls := clb.NewDescribeListenersRequest()
+	ls.LoadBalancerId = common.StringPtr(lb)
+	lout, err := c.DescribeListeners(ls)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, *lout.Response.TotalCount, "the two named listeners are gone")
+	dl.ListenerIds = nil
+	_, err = c.DeleteLoadBalancerListeners(dl)
+	require.NoError(t, err, "no ids deletes every listener")
+	lout, err = c.DescribeListeners(ls)
+	require.NoError(t, err)
+	assert.EqualValues(t, 0, *lout.Response.TotalCount)
+}

@@ -22,15 +22,18 @@ import (
 )
 
 // limitEnv is one fakecloud with the example seed, SDK clients for every service, and a
-// disk, a load balancer and a listener for the limits checked only against a resource.
+// disk, a public and an internal load balancer and a listener for the limits checked only
+// against a resource.
 type limitEnv struct {
 	cvm *cvm.Client
 	vpc *vpc.Client
 	clb *clb.Client
 	cbs *cbs.Client
 	lb  string
+	lbi string
 	lbl string
 	dsk string
+	snp string // a snapshot of dsk (20 GiB)
 }
 
 // limitCase sends a request one past a documented limit through the official SDK. key
@@ -53,8 +56,13 @@ func (c limitCase) mentions() string {
 }
 
 var mentionOverrides = map[string]string{
-	"cvm DescribeInstances InstanceIds+Filters": "`InstanceIds` and `Filters` cannot be given together",
-	"vpc CreateRoutes routes-per-table quota":   "quota of 200",
+	"cvm DescribeInstances InstanceIds+Filters":                                "`InstanceIds` and `Filters` cannot be given together",
+	"vpc CreateRoutes routes-per-table quota":                                  "quota of 200",
+	"vpc DescribeSecurityGroups SecurityGroupIds+Filters":                      "`SecurityGroupIds` and `Filters` cannot be given together",
+	"cbs DescribeDisks DiskIds+Filters":                                        "`DiskIds` and `Filters` cannot be given together",
+	"cbs DescribeSnapshots SnapshotIds+Filters":                                "`SnapshotIds` and `Filters` cannot be given together",
+	"vpc ModifySecurityGroupPolicies policies-per-direction quota":             "the quota of a direction is 100",
+	"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.CidrBlock": "CidrBlock and SecurityGroupId cannot be given together",
 }
 
 func strs(prefix string, n int) []*string {
@@ -121,12 +129,34 @@ func run(mut func(r *cvm.RunInstancesRequest)) func(e *limitEnv) error {
 	}
 }
 
+// modifyPolicies sends ModifySecurityGroupPolicies for a group that need not exist (the
+// limits are checked before the group is looked up): one inbound rule accepting
+// 10.0.0.0/8 on every protocol and one outbound rule, changed by mut.
+func modifyPolicies(mut func(set *vpc.SecurityGroupPolicySet)) func(e *limitEnv) error {
+	return func(e *limitEnv) error {
+		rule := func() *vpc.SecurityGroupPolicy {
+			return &vpc.SecurityGroupPolicy{Protocol: common.StringPtr("ALL"), CidrBlock: common.StringPtr("10.0.0.0/8"), Action: common.StringPtr("ACCEPT")}
+		}
+		set := &vpc.SecurityGroupPolicySet{Ingress: []*vpc.SecurityGroupPolicy{rule()}, Egress: []*vpc.SecurityGroupPolicy{rule()}}
+		mut(set)
+		r := vpc.NewModifySecurityGroupPoliciesRequest()
+		r.SecurityGroupId, r.SecurityGroupPolicySet = common.StringPtr("sg-00000001"), set
+		_, err := e.vpc.ModifySecurityGroupPolicies(r)
+		return err
+	}
+}
+
+// createDisks sends a CreateDisks of one 10 GiB CLOUD_PREMIUM disk changed by mut; a
+// SnapshotId of "SNAPSHOT" stands for the env's snapshot.
 func createDisks(mut func(r *cbs.CreateDisksRequest)) func(e *limitEnv) error {
 	return func(e *limitEnv) error {
 		r := cbs.NewCreateDisksRequest()
 		r.Placement = &cbs.Placement{Zone: common.StringPtr("ap-guangzhou-1")}
 		r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(10)
 		mut(r)
+		if r.SnapshotId != nil && *r.SnapshotId == "SNAPSHOT" {
+			r.SnapshotId = common.StringPtr(e.snp)
+		}
 		_, err := e.cbs.CreateDisks(r)
 		return err
 	}
@@ -405,6 +435,110 @@ var limitCases = []limitCase{
 		_, err := e.vpc.CreateRoutes(r)
 		return err
 	}},
+	{"vpc CreateRoutes Routes.GatewayId NORMAL_CVM", "InvalidParameter.NextHopMismatch", func(e *limitEnv) error {
+		r := vpc.NewCreateRoutesRequest()
+		r.RouteTableId = common.StringPtr("rtb-stratus1")
+		r.Routes = routes(1, func(rt *vpc.Route) { rt.GatewayId = common.StringPtr("10.0.3.250") })
+		_, err := e.vpc.CreateRoutes(r)
+		return err
+	}},
+	{"vpc CreateRoutes Routes.GatewayId outside the VPC", "InvalidParameterValue.AddressIpNotInVpc", func(e *limitEnv) error {
+		r := vpc.NewCreateRoutesRequest()
+		r.RouteTableId = common.StringPtr("rtb-stratus1")
+		r.Routes = routes(1, func(rt *vpc.Route) { rt.GatewayId = common.StringPtr("192.168.0.1") })
+		_, err := e.vpc.CreateRoutes(r)
+		return err
+	}},
+	{"vpc CreateSecurityGroup GroupName", "InvalidParameterValue.TooLong", func(e *limitEnv) error {
+		r := vpc.NewCreateSecurityGroupRequest()
+		r.GroupName, r.GroupDescription = cjk(61), common.StringPtr("d")
+		_, err := e.vpc.CreateSecurityGroup(r)
+		return err
+	}},
+	{"vpc CreateSecurityGroup GroupDescription", "InvalidParameterValue.TooLong", func(e *limitEnv) error {
+		r := vpc.NewCreateSecurityGroupRequest()
+		r.GroupName, r.GroupDescription = common.StringPtr("g"), cjk(101)
+		_, err := e.vpc.CreateSecurityGroup(r)
+		return err
+	}},
+	{"vpc CreateSecurityGroup Tags", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
+		r := vpc.NewCreateSecurityGroupRequest()
+		r.GroupName, r.GroupDescription = common.StringPtr("g"), common.StringPtr("d")
+		for i := range 51 {
+			r.Tags = append(r.Tags, &vpc.Tag{Key: common.StringPtr(fmt.Sprintf("k%d", i)), Value: common.StringPtr("v")})
+		}
+		_, err := e.vpc.CreateSecurityGroup(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups SecurityGroupIds", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.SecurityGroupIds = strs("sg-", 101)
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups SecurityGroupIds+Filters", "InvalidParameter.Coexist", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.SecurityGroupIds = strs("sg-", 1)
+		r.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-name"), Values: ptrs("g")}}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Filters", "LimitExceeded.NumberOfFilters", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		for range 11 {
+			r.Filters = append(r.Filters, &vpc.Filter{Name: common.StringPtr("security-group-name"), Values: ptrs("g")})
+		}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Filters.Values", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-id"), Values: strs("sg-", 6)}}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Filters.Name", "InvalidParameter.FilterInvalidKey", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.Filters = []*vpc.Filter{{Name: common.StringPtr("vpc-id"), Values: ptrs("vpc-stratus1")}}
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc DescribeSecurityGroups Limit", "InvalidParameterValue", func(e *limitEnv) error {
+		r := vpc.NewDescribeSecurityGroupsRequest()
+		r.Limit = common.StringPtr("101")
+		_, err := e.vpc.DescribeSecurityGroups(r)
+		return err
+	}},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet", "MissingParameter", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) { set.Egress = nil })},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.Protocol", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].Protocol, set.Ingress[0].Port = common.StringPtr("tcp"), common.StringPtr("80")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.Port", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].Protocol, set.Ingress[0].Port = common.StringPtr("TCP"), common.StringPtr("65536")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.Action", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].Action = common.StringPtr("accept")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.PolicyIndex", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].PolicyIndex = common.Int64Ptr(0)
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.CidrBlock", "InvalidParameter.Coexist", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].SecurityGroupId = common.StringPtr("sg-00000001")
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.ServiceTemplate", "InvalidParameter.Coexist", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].ServiceTemplate = &vpc.ServiceTemplateSpecification{ServiceId: common.StringPtr("ppm-12345678")}
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.AddressTemplate", "UnsupportedOperation", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].CidrBlock, set.Ingress[0].AddressTemplate = nil, &vpc.AddressTemplateSpecification{AddressId: common.StringPtr("ipm-12345678")}
+	})},
+	{"vpc ModifySecurityGroupPolicies SecurityGroupPolicySet.Ingress.PolicyDescription", "InvalidParameterValue", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		set.Ingress[0].PolicyDescription = cjk(101)
+	})},
+	{"vpc ModifySecurityGroupPolicies policies-per-direction quota", "LimitExceeded", modifyPolicies(func(set *vpc.SecurityGroupPolicySet) {
+		for len(set.Ingress) < 101 {
+			set.Ingress = append(set.Ingress, set.Ingress[0])
+		}
+	})},
 
 	// clb
 	{"clb CreateLoadBalancer LoadBalancerName", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) { r.LoadBalancerName = long(61) })},
@@ -418,9 +552,26 @@ var limitCases = []limitCase{
 			r.Tags = append(r.Tags, &clb.TagInfo{TagKey: common.StringPtr(fmt.Sprintf("k%d", i)), TagValue: common.StringPtr("v")})
 		}
 	})},
+	{"clb CreateLoadBalancer InternetAccessible.InternetChargeType", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("BANDWIDTH_PREPAID")}
+	})},
+	{"clb CreateLoadBalancer InternetAccessible.InternetMaxBandwidthOut", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.InternetAccessible = &clb.InternetAccessible{InternetMaxBandwidthOut: common.Int64Ptr(2049)}
+	})},
+	{"clb CreateLoadBalancer InternetAccessible INTERNAL", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.LoadBalancerType, r.SubnetId, r.VpcId = common.StringPtr("INTERNAL"), common.StringPtr("subnet-gz1"), nil
+		r.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("TRAFFIC_POSTPAID_BY_HOUR")}
+	})},
+	{"clb CreateLoadBalancer InternetAccessible BANDWIDTH_PACKAGE", "UnsupportedOperation", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.InternetAccessible = &clb.InternetAccessible{InternetChargeType: common.StringPtr("BANDWIDTH_PACKAGE")}
+	})},
+	{"clb CreateLoadBalancer BandwidthPackageId", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) {
+		r.BandwidthPackageId = common.StringPtr("bwp-12345678")
+	})},
+	{"clb CreateLoadBalancer VipIsp", "InvalidParameterValue", createLB(func(r *clb.CreateLoadBalancerRequest) { r.VipIsp = common.StringPtr("CMCC") })},
 	{"clb DescribeLoadBalancers LoadBalancerIds", "InvalidParameterValue.Length", func(e *limitEnv) error {
 		r := clb.NewDescribeLoadBalancersRequest()
-		r.LoadBalancerIds = strs("lb-", 101)
+		r.LoadBalancerIds = strs("lb-", 21)
 		_, err := e.clb.DescribeLoadBalancers(r)
 		return err
 	}},
@@ -527,6 +678,51 @@ var limitCases = []limitCase{
 		_, err := e.clb.BatchDeregisterTargets(r)
 		return err
 	}},
+	{"clb SetLoadBalancerSecurityGroups SecurityGroups", "InvalidParameterValue.Length", func(e *limitEnv) error {
+		r := clb.NewSetLoadBalancerSecurityGroupsRequest()
+		r.LoadBalancerId, r.SecurityGroups = common.StringPtr(e.lb), strs("sg-", 51)
+		_, err := e.clb.SetLoadBalancerSecurityGroups(r)
+		return err
+	}},
+	{"clb SetLoadBalancerSecurityGroups SecurityGroups duplicates", "InvalidParameterValue.Duplicate", func(e *limitEnv) error {
+		r := clb.NewSetLoadBalancerSecurityGroupsRequest()
+		r.LoadBalancerId, r.SecurityGroups = common.StringPtr(e.lb), ptrs("sg-00000001", "sg-00000001")
+		_, err := e.clb.SetLoadBalancerSecurityGroups(r)
+		return err
+	}},
+	{"clb SetLoadBalancerSecurityGroups INTERNAL", "UnsupportedOperation", func(e *limitEnv) error {
+		r := clb.NewSetLoadBalancerSecurityGroupsRequest()
+		r.LoadBalancerId, r.SecurityGroups = common.StringPtr(e.lbi), ptrs("sg-00000001")
+		_, err := e.clb.SetLoadBalancerSecurityGroups(r)
+		return err
+	}},
+	{"clb DeleteLoadBalancerListeners ListenerIds", "InvalidParameterValue.Length", func(e *limitEnv) error {
+		r := clb.NewDeleteLoadBalancerListenersRequest()
+		r.LoadBalancerId, r.ListenerIds = common.StringPtr(e.lb), strs("lbl-", 21)
+		_, err := e.clb.DeleteLoadBalancerListeners(r)
+		return err
+	}},
+	{"clb BatchModifyTargetWeight ModifyList", "InvalidParameterValue.Length", func(e *limitEnv) error {
+		r := clb.NewBatchModifyTargetWeightRequest()
+		r.LoadBalancerId = common.StringPtr(e.lb)
+		r.ModifyList = []*clb.RsWeightRule{{ListenerId: common.StringPtr(e.lbl), Targets: targets(501, 10)}}
+		_, err := e.clb.BatchModifyTargetWeight(r)
+		return err
+	}},
+	{"clb BatchModifyTargetWeight ModifyList.Weight", "InvalidParameterValue", func(e *limitEnv) error {
+		r := clb.NewBatchModifyTargetWeightRequest()
+		r.LoadBalancerId = common.StringPtr(e.lb)
+		r.ModifyList = []*clb.RsWeightRule{{ListenerId: common.StringPtr(e.lbl), Targets: targets(1, 10), Weight: common.Int64Ptr(101)}}
+		_, err := e.clb.BatchModifyTargetWeight(r)
+		return err
+	}},
+	{"clb BatchModifyTargetWeight ModifyList.Domain", "UnsupportedOperation", func(e *limitEnv) error {
+		r := clb.NewBatchModifyTargetWeightRequest()
+		r.LoadBalancerId = common.StringPtr(e.lb)
+		r.ModifyList = []*clb.RsWeightRule{{ListenerId: common.StringPtr(e.lbl), Targets: targets(1, 10), Domain: common.StringPtr("example.com"), Url: common.StringPtr("/")}}
+		_, err := e.clb.BatchModifyTargetWeight(r)
+		return err
+	}},
 
 	// cbs
 	{"cbs CreateDisks DiskName", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) { r.DiskName = cjk(21) })},
@@ -539,6 +735,21 @@ var limitCases = []limitCase{
 			r.Tags = append(r.Tags, &cbs.Tag{Key: common.StringPtr(fmt.Sprintf("k%d", i)), Value: common.StringPtr("v")})
 		}
 	})},
+	{"cbs CreateDisks DiskSize from a snapshot", "InvalidParameter.DiskSizeNotMatch", createDisks(func(r *cbs.CreateDisksRequest) {
+		r.SnapshotId, r.DiskSize = common.StringPtr("SNAPSHOT"), common.Uint64Ptr(19)
+	})},
+	{"cbs CreateDisks Encrypt", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) { r.Encrypt = common.StringPtr("encrypt") })},
+	{"cbs CreateDisks Tags.Key", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) {
+		r.Tags = []*cbs.Tag{{Key: common.StringPtr(strings.Repeat("键", 128)), Value: common.StringPtr("v")}}
+	})},
+	{"cbs CreateDisks ThroughputPerformance", "InvalidParameterValue", createDisks(func(r *cbs.CreateDisksRequest) { r.ThroughputPerformance = common.Uint64Ptr(100) })},
+	{"cbs CreateDisks Placement.CdcId", "UnsupportedOperation", createDisks(func(r *cbs.CreateDisksRequest) { r.Placement.CdcId = common.StringPtr("cluster-12345678") })},
+	{"cbs DescribeDisks DiskIds+Filters", "InvalidParameter", func(e *limitEnv) error {
+		r := cbs.NewDescribeDisksRequest()
+		r.DiskIds, r.Filters = strs("disk-", 1), cbsFilters(1, 1)
+		_, err := e.cbs.DescribeDisks(r)
+		return err
+	}},
 	{"cbs DescribeDisks DiskIds", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
 		r := cbs.NewDescribeDisksRequest()
 		r.DiskIds = strs("disk-", 101)
@@ -605,6 +816,12 @@ var limitCases = []limitCase{
 		_, err := e.cbs.DescribeSnapshots(r)
 		return err
 	}},
+	{"cbs DescribeSnapshots SnapshotIds+Filters", "InvalidParameter", func(e *limitEnv) error {
+		r := cbs.NewDescribeSnapshotsRequest()
+		r.SnapshotIds, r.Filters = strs("snap-", 1), []*cbs.Filter{{Name: common.StringPtr("disk-id"), Values: strs("disk-", 1)}}
+		_, err := e.cbs.DescribeSnapshots(r)
+		return err
+	}},
 	{"cbs DescribeSnapshots Filters.Values", "InvalidParameterValue.LimitExceeded", func(e *limitEnv) error {
 		r := cbs.NewDescribeSnapshotsRequest()
 		r.Filters = []*cbs.Filter{{Name: common.StringPtr("disk-id"), Values: strs("disk-", 6)}}
@@ -631,12 +848,22 @@ func newLimitEnv(t *testing.T) *limitEnv {
 	l := &limitEnv{cvm: newCVM(t, e), vpc: newVPC(t, e), clb: newCLB(t, e), cbs: newCBS(t, e)}
 	l.lb = clbCreateLB(t, l.clb, "limits")
 	l.lbl = clbCreateListener(t, l.clb, l.lb, 8080)
+	ir := clb.NewCreateLoadBalancerRequest()
+	ir.LoadBalancerType, ir.SubnetId = common.StringPtr("INTERNAL"), common.StringPtr("subnet-gz1")
+	iout, err := l.clb.CreateLoadBalancer(ir)
+	require.NoError(t, err)
+	l.lbi = *iout.Response.LoadBalancerIds[0]
 	r := cbs.NewCreateDisksRequest()
 	r.Placement = &cbs.Placement{Zone: common.StringPtr("ap-guangzhou-1")}
-	r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(10)
+	r.DiskType, r.DiskChargeType, r.DiskSize = common.StringPtr("CLOUD_PREMIUM"), common.StringPtr("POSTPAID_BY_HOUR"), common.Uint64Ptr(20)
 	out, err := l.cbs.CreateDisks(r)
 	require.NoError(t, err)
 	l.dsk = *out.Response.DiskIdSet[0]
+	sr := cbs.NewCreateSnapshotRequest()
+	sr.DiskId = common.StringPtr(l.dsk)
+	snap, err := l.cbs.CreateSnapshot(sr)
+	require.NoError(t, err)
+	l.snp = *snap.Response.SnapshotId
 	return l
 }
 
@@ -682,11 +909,14 @@ func describeCounts(t *testing.T, e *limitEnv) map[string]int64 {
 	require.NoError(t, err)
 	snaps, err := e.cbs.DescribeSnapshots(cbs.NewDescribeSnapshotsRequest())
 	require.NoError(t, err)
+	groups, err := e.vpc.DescribeSecurityGroups(vpc.NewDescribeSecurityGroupsRequest())
+	require.NoError(t, err)
 	return map[string]int64{
 		"instances": int64(*ins.Response.TotalCount), "vpcs": int64(*vpcs.Response.TotalCount),
 		"subnets": int64(*subnets.Response.TotalCount), "route tables": int64(*tables.Response.TotalCount), "routes": routeCount,
 		"load balancers": int64(*lbs.Response.TotalCount), "listeners": int64(*listeners.Response.TotalCount),
 		"disks": int64(*disks.Response.TotalCount), "snapshots": int64(*snaps.Response.TotalCount),
+		"security groups": int64(*groups.Response.TotalCount),
 	}
 }
 

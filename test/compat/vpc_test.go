@@ -183,3 +183,67 @@ func TestSDKRouteTablesAndRoutes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, desc.Response.RouteTableSet[0].RouteSet)
 }
+
+// sdkSecurityGroup creates a security group through the SDK and returns its id.
+func sdkSecurityGroup(t *testing.T, c *vpc.Client, name string) string {
+	t.Helper()
+	req := vpc.NewCreateSecurityGroupRequest()
+	req.GroupName, req.GroupDescription = common.StringPtr(name), common.StringPtr("sdk group")
+	req.Tags = []*vpc.Tag{{Key: common.StringPtr("stratus.io/cluster"), Value: common.StringPtr("sdk")}}
+	resp, err := c.CreateSecurityGroup(req)
+	require.NoError(t, err)
+	return *resp.Response.SecurityGroup.SecurityGroupId
+}
+
+func TestSDKSecurityGroups(t *testing.T) {
+	c := newVPC(t, newSDKEnv(t))
+	id := sdkSecurityGroup(t, c, "sdk-sg")
+
+	desc := vpc.NewDescribeSecurityGroupsRequest()
+	desc.Filters = []*vpc.Filter{{Name: common.StringPtr("tag:stratus.io/cluster"), Values: ptrs("sdk")}}
+	desc.Offset, desc.Limit = common.StringPtr("0"), common.StringPtr("100")
+	out, err := c.DescribeSecurityGroups(desc)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, *out.Response.TotalCount)
+	g := out.Response.SecurityGroupSet[0]
+	assert.Equal(t, id, *g.SecurityGroupId)
+	assert.Equal(t, "sdk-sg", *g.SecurityGroupName)
+	assert.Equal(t, "sdk group", *g.SecurityGroupDesc)
+	require.Len(t, g.TagSet, 1)
+	assert.Equal(t, "sdk", *g.TagSet[0].Value)
+
+	mod := vpc.NewModifySecurityGroupPoliciesRequest()
+	mod.SecurityGroupId = common.StringPtr(id)
+	mod.SecurityGroupPolicySet = &vpc.SecurityGroupPolicySet{
+		Ingress: []*vpc.SecurityGroupPolicy{
+			{Protocol: common.StringPtr("TCP"), Port: common.StringPtr("80,8000-8010"), CidrBlock: common.StringPtr("10.0.0.0/8"), Action: common.StringPtr("ACCEPT"), PolicyDescription: common.StringPtr("web")},
+			{Protocol: common.StringPtr("ALL"), CidrBlock: common.StringPtr("0.0.0.0/0"), Action: common.StringPtr("DROP")},
+		},
+		Egress: []*vpc.SecurityGroupPolicy{{Protocol: common.StringPtr("ALL"), CidrBlock: common.StringPtr("0.0.0.0/0"), Action: common.StringPtr("ACCEPT")}},
+	}
+	_, err = c.ModifySecurityGroupPolicies(mod)
+	require.NoError(t, err)
+	mod.SecurityGroupPolicySet.Version = common.StringPtr("0")
+	_, err = c.ModifySecurityGroupPolicies(mod)
+	assert.Equal(t, "InvalidParameterValue.VersionMismatch", sdkCode(t, err), "a stale version")
+
+	pol := vpc.NewDescribeSecurityGroupPoliciesRequest()
+	pol.SecurityGroupId = common.StringPtr(id)
+	pout, err := c.DescribeSecurityGroupPolicies(pol)
+	require.NoError(t, err)
+	set := pout.Response.SecurityGroupPolicySet
+	assert.Equal(t, "1", *set.Version)
+	require.Len(t, set.Ingress, 2)
+	assert.EqualValues(t, 0, *set.Ingress[0].PolicyIndex)
+	assert.Equal(t, "80,8000-8010", *set.Ingress[0].Port)
+	assert.Equal(t, "web", *set.Ingress[0].PolicyDescription)
+	assert.Equal(t, "DROP", *set.Ingress[1].Action)
+	require.Len(t, set.Egress, 1)
+
+	del := vpc.NewDeleteSecurityGroupRequest()
+	del.SecurityGroupId = common.StringPtr(id)
+	_, err = c.DeleteSecurityGroup(del)
+	require.NoError(t, err)
+	_, err = c.DeleteSecurityGroup(del)
+	assert.Equal(t, "InvalidSecurityGroupID.NotFound", sdkCode(t, err))
+}
