@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,12 +22,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -40,42 +36,11 @@ import (
 // idle machine; CI runs it next to compilers.
 const cniAgentTimeout = 90 * time.Second
 
-// cniManifests decodes every object of examples/manifests/cni.
-func cniManifests(t *testing.T) []*unstructured.Unstructured {
-	t.Helper()
-	root, err := framework.RepoRoot()
-	require.NoError(t, err)
-	files, err := filepath.Glob(filepath.Join(root, "examples", "manifests", "cni", "*.yaml"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue // kustomize's input, not an object (images_manifests_test.go applies it)
-		}
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var m map[string]any
-			err := dec.Decode(&m)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err, f)
-			if len(m) > 0 {
-				objs = append(objs, &unstructured.Unstructured{Object: m})
-			}
-		}
-	}
-	return objs
-}
-
 // cniAgentArgs are the agent container's args from the DaemonSet, for nodeName and
 // with the host's CNI config dir replaced by confDir.
 func cniAgentArgs(t *testing.T, nodeName, confDir string) []string {
 	t.Helper()
-	for _, o := range cniManifests(t) {
+	for _, o := range framework.ExampleManifests(t, "cni") {
 		if o.GetKind() != "DaemonSet" {
 			continue
 		}
@@ -94,52 +59,6 @@ func cniAgentArgs(t *testing.T, nodeName, confDir string) []string {
 	}
 	t.Fatal("no DaemonSet in examples/manifests/cni")
 	return nil
-}
-
-// applyCNIManifests sends every object to the apiserver, as a dry run (what
-// `kubectl apply --dry-run=server` does: schema, defaulting, admission) or for real.
-func applyCNIManifests(ctx context.Context, t *testing.T, api *framework.APIServer, dryRun bool, kinds ...string) []string {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(api.Config)
-	require.NoError(t, err)
-	groups, err := restmapper.GetAPIGroupResources(api.Client.Discovery())
-	require.NoError(t, err)
-	mapper := restmapper.NewDiscoveryRESTMapper(groups)
-	opts := metav1.CreateOptions{FieldValidation: "Strict"}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	var applied []string
-	for _, o := range cniManifests(t) {
-		gvk := o.GroupVersionKind()
-		if len(kinds) > 0 && !contains(kinds, gvk.Kind) {
-			continue
-		}
-		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		require.NoError(t, err, "%s %s", gvk, o.GetName())
-		var ri dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
-		if o.GetNamespace() != "" {
-			ri = dyn.Resource(mapping.Resource).Namespace(o.GetNamespace())
-		}
-		created, err := ri.Create(ctx, o, opts)
-		require.NoError(t, err, "create (dry run %t) %s %s/%s", dryRun, gvk.Kind, o.GetNamespace(), o.GetName())
-		assert.Equal(t, o.GetName(), created.GetName())
-		if dryRun {
-			_, err = ri.Get(ctx, o.GetName(), metav1.GetOptions{})
-			assert.True(t, apierrors.IsNotFound(err), "dry run stored %s %s: %v", gvk.Kind, o.GetName(), err)
-		}
-		applied = append(applied, gvk.Kind)
-	}
-	return applied
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // conflistSubnet reads the conflist the way a runtime does and returns the plugin's
@@ -239,14 +158,14 @@ func TestCNIAgent(t *testing.T) {
 	agentBin := framework.BuildBinary(t, "./cmd/stratus-cni-agent")
 
 	t.Run("ManifestsServerDryRun", func(t *testing.T) {
-		kinds := applyCNIManifests(ctx, t, api, true)
+		kinds := framework.CreateManifests(ctx, t, api, nil, framework.ExampleManifests(t, "cni"), true)
 		for _, want := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"} {
 			assert.Contains(t, kinds, want)
 		}
 	})
 
 	t.Run("ServiceAccountOfTheManifests", func(t *testing.T) {
-		applyCNIManifests(ctx, t, api, false, "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+		framework.CreateManifests(ctx, t, api, nil, framework.ExampleManifests(t, "cni"), false, "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
 		expiry := int64(3600)
 		tok, err := api.Client.CoreV1().ServiceAccounts("kube-system").CreateToken(ctx, "stratus-cni",
 			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})

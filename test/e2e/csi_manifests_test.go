@@ -3,11 +3,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,47 +15,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/stratus-cloud/stratus/test/e2e/framework"
 )
-
-// decodeYAMLFiles decodes every object of the YAML files matching pattern.
-func decodeYAMLFiles(t *testing.T, pattern string) []*unstructured.Unstructured {
-	t.Helper()
-	files, err := filepath.Glob(pattern)
-	require.NoError(t, err)
-	require.NotEmpty(t, files, pattern)
-	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue // kustomize's input, not an object (images_manifests_test.go applies it)
-		}
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var m map[string]any
-			err := dec.Decode(&m)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err, f)
-			if len(m) > 0 {
-				objs = append(objs, &unstructured.Unstructured{Object: m})
-			}
-		}
-	}
-	return objs
-}
 
 // TestCSIManifestsServerDryRun sends every object of examples/manifests/csi to a real
 // kube-apiserver with dryRun=All and strict field validation, after installing the
@@ -68,16 +31,9 @@ func TestCSIManifestsServerDryRun(t *testing.T) {
 	ctx := context.Background()
 	etcd := framework.StartEtcd(t)
 	api := framework.StartAPIServer(t, etcd)
-	dyn, err := dynamic.NewForConfig(api.Config)
-	require.NoError(t, err)
-
 	crdDir, err := framework.SnapshotCRDDir()
 	require.NoError(t, err)
-	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	for _, crd := range decodeYAMLFiles(t, filepath.Join(crdDir, "snapshot.storage.k8s.io_*.yaml")) {
-		_, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{})
-		require.NoError(t, err, "install CRD %s", crd.GetName())
-	}
+	framework.CreateManifests(ctx, t, api, nil, framework.DecodeManifests(t, filepath.Join(crdDir, "snapshot.storage.k8s.io_*.yaml")), false)
 	var mapper meta.RESTMapper
 	framework.Eventually(t, time.Minute, "the snapshot CRDs served", func(ctx context.Context) error {
 		groups, err := restmapper.GetAPIGroupResources(api.Client.Discovery())
@@ -98,24 +54,8 @@ func TestCSIManifestsServerDryRun(t *testing.T) {
 	_, err = api.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	root, err := framework.RepoRoot()
-	require.NoError(t, err)
-	objs := decodeYAMLFiles(t, filepath.Join(root, "examples", "manifests", "csi", "*.yaml"))
-	var kinds []string
-	for _, o := range objs {
-		gvk := o.GroupVersionKind()
-		kinds = append(kinds, gvk.Kind)
-		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		require.NoError(t, err, "%s %s", gvk, o.GetName())
-		var ri dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
-		if o.GetNamespace() != "" {
-			ri = dyn.Resource(mapping.Resource).Namespace(o.GetNamespace())
-		}
-		_, err = ri.Create(ctx, o, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
-		require.NoError(t, err, "dry-run create %s %s/%s", gvk.Kind, o.GetNamespace(), o.GetName())
-		_, err = ri.Get(ctx, o.GetName(), metav1.GetOptions{})
-		assert.True(t, apierrors.IsNotFound(err), "dry run stored %s %s: %v", gvk.Kind, o.GetName(), err)
-	}
+	objs := framework.ExampleManifests(t, "csi")
+	kinds := framework.CreateManifests(ctx, t, api, mapper, objs, true)
 	for _, want := range []string{"CSIDriver", "Deployment", "DaemonSet", "StorageClass", "VolumeSnapshotClass", "ServiceAccount",
 		"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "PersistentVolume", "PersistentVolumeClaim", "VolumeSnapshot"} {
 		assert.Contains(t, kinds, want)
