@@ -191,8 +191,8 @@ func (s *controllerServer) CreateVolume(ctx context.Context, req *csi.CreateVolu
 	}
 	capRange := req.GetCapacityRange()
 	required, limit := capRange.GetRequiredBytes(), capRange.GetLimitBytes()
-	if required < 0 || limit < 0 || (limit > 0 && required > limit) {
-		return nil, invalid("volume %s: capacity range %d..%d is not a range", name, required, limit)
+	if err := checkCapacityRange(name, required, limit); err != nil {
+		return nil, err
 	}
 	zone, err := s.zoneFor(req.GetAccessibilityRequirements())
 	if err != nil {
@@ -326,8 +326,8 @@ func (s *controllerServer) volume(d *Disk) *csi.Volume {
 
 func (s *controllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, invalid("DeleteVolume: the volume id is missing")
+	if err := checkVolumeRequest("DeleteVolume", id, nil); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -356,16 +356,9 @@ func (s *controllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVolu
 
 func (s *controllerServer) ControllerPublishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
 	id, node, c := req.GetVolumeId(), req.GetNodeId(), req.GetVolumeCapability()
-	switch {
-	case id == "":
-		return nil, invalid("ControllerPublishVolume: the volume id is missing")
-	case node == "":
-		return nil, invalid("ControllerPublishVolume: volume %s: the node id is missing", id)
-	case c == nil:
-		return nil, invalid("ControllerPublishVolume: volume %s: the volume capability is missing", id)
-	}
-	if err := checkCapability(c); err != nil {
-		return nil, invalid("volume %s: %v", id, err)
+	if err := checkVolumeRequest("ControllerPublishVolume", id, c,
+		need("the node id", node == ""), need("the volume capability", c == nil)); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -431,8 +424,8 @@ func (s *controllerServer) ControllerPublishVolume(ctx context.Context, req *csi
 
 func (s *controllerServer) ControllerUnpublishVolume(ctx context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {
 	id, node := req.GetVolumeId(), req.GetNodeId()
-	if id == "" {
-		return nil, invalid("ControllerUnpublishVolume: the volume id is missing")
+	if err := checkVolumeRequest("ControllerUnpublishVolume", id, nil); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -469,11 +462,9 @@ func (s *controllerServer) ControllerUnpublishVolume(ctx context.Context, req *c
 
 func (s *controllerServer) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, invalid("ValidateVolumeCapabilities: the volume id is missing")
-	}
-	if len(req.GetVolumeCapabilities()) == 0 {
-		return nil, invalid("ValidateVolumeCapabilities: volume %s: the volume capabilities are missing", id)
+	if err := checkVolumeRequest("ValidateVolumeCapabilities", id, nil,
+		need("the volume capabilities", len(req.GetVolumeCapabilities()) == 0)); err != nil {
+		return nil, err
 	}
 	d, err := s.disks.GetDisk(ctx, id)
 	if err != nil {
@@ -547,8 +538,8 @@ func (s *controllerServer) ListVolumes(ctx context.Context, req *csi.ListVolumes
 
 func (s *controllerServer) ControllerGetVolume(ctx context.Context, req *csi.ControllerGetVolumeRequest) (*csi.ControllerGetVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, invalid("ControllerGetVolume: the volume id is missing")
+	if err := checkVolumeRequest("ControllerGetVolume", id, nil); err != nil {
+		return nil, err
 	}
 	d, err := s.disks.GetDisk(ctx, id)
 	if err != nil {
@@ -562,20 +553,16 @@ func (s *controllerServer) ControllerGetVolume(ctx context.Context, req *csi.Con
 
 func (s *controllerServer) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, invalid("ControllerExpandVolume: the volume id is missing")
-	}
-	if req.GetCapacityRange() == nil {
-		return nil, invalid("ControllerExpandVolume: volume %s: the capacity range is missing", id)
+	if err := checkVolumeRequest("ControllerExpandVolume", id, nil, need("the capacity range", req.GetCapacityRange() == nil)); err != nil {
+		return nil, err
 	}
 	required, limit := req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes()
-	if required < 0 || limit < 0 || (limit > 0 && required > limit) {
-		return nil, invalid("volume %s: capacity range %d..%d is not a range", id, required, limit)
+	if err := checkCapacityRange(id, required, limit); err != nil {
+		return nil, err
 	}
-	if c := req.GetVolumeCapability(); c != nil {
-		if err := checkCapability(c); err != nil {
-			return nil, invalid("volume %s: %v", id, err)
-		}
+	// The capability only after the range: a request wrong in both hears of its range.
+	if err := checkVolumeRequest("ControllerExpandVolume", id, req.GetVolumeCapability()); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {

@@ -62,16 +62,9 @@ func (s *nodeServer) device(ctx context.Context, volumeID string, publishContext
 
 func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
 	id, staging, c := req.GetVolumeId(), req.GetStagingTargetPath(), req.GetVolumeCapability()
-	switch {
-	case id == "":
-		return nil, invalid("NodeStageVolume: the volume id is missing")
-	case staging == "":
-		return nil, invalid("NodeStageVolume: volume %s: the staging target path is missing", id)
-	case c == nil:
-		return nil, invalid("NodeStageVolume: volume %s: the volume capability is missing", id)
-	}
-	if err := checkCapability(c); err != nil {
-		return nil, invalid("volume %s: %v", id, err)
+	if err := checkVolumeRequest("NodeStageVolume", id, c,
+		need("the staging target path", staging == ""), need("the volume capability", c == nil)); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -164,11 +157,8 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolu
 
 func (s *nodeServer) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
 	id, staging := req.GetVolumeId(), req.GetStagingTargetPath()
-	switch {
-	case id == "":
-		return nil, invalid("NodeUnstageVolume: the volume id is missing")
-	case staging == "":
-		return nil, invalid("NodeUnstageVolume: volume %s: the staging target path is missing", id)
+	if err := checkVolumeRequest("NodeUnstageVolume", id, nil, need("the staging target path", staging == "")); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -198,18 +188,10 @@ func (s *nodeServer) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstage
 
 func (s *nodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	id, target, staging, c := req.GetVolumeId(), req.GetTargetPath(), req.GetStagingTargetPath(), req.GetVolumeCapability()
-	switch {
-	case id == "":
-		return nil, invalid("NodePublishVolume: the volume id is missing")
-	case target == "":
-		return nil, invalid("NodePublishVolume: volume %s: the target path is missing", id)
-	case c == nil:
-		return nil, invalid("NodePublishVolume: volume %s: the volume capability is missing", id)
-	case staging == "":
-		return nil, invalid("NodePublishVolume: volume %s: the staging target path is missing (the volume must be staged first)", id)
-	}
-	if err := checkCapability(c); err != nil {
-		return nil, invalid("volume %s: %v", id, err)
+	if err := checkVolumeRequest("NodePublishVolume", id, c,
+		need("the target path", target == ""), need("the volume capability", c == nil),
+		field{what: "the staging target path", empty: staging == "", why: "the volume must be staged first"}); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -272,11 +254,8 @@ func (s *nodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 
 func (s *nodeServer) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	id, target := req.GetVolumeId(), req.GetTargetPath()
-	switch {
-	case id == "":
-		return nil, invalid("NodeUnpublishVolume: the volume id is missing")
-	case target == "":
-		return nil, invalid("NodeUnpublishVolume: volume %s: the target path is missing", id)
+	if err := checkVolumeRequest("NodeUnpublishVolume", id, nil, need("the target path", target == "")); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
@@ -319,11 +298,8 @@ func (s *nodeServer) volumeAt(ctx context.Context, id, path string) (string, boo
 
 func (s *nodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	id, path := req.GetVolumeId(), req.GetVolumePath()
-	switch {
-	case id == "":
-		return nil, invalid("NodeGetVolumeStats: the volume id is missing")
-	case path == "":
-		return nil, invalid("NodeGetVolumeStats: volume %s: the volume path is missing", id)
+	if err := checkVolumeRequest("NodeGetVolumeStats", id, nil, need("the volume path", path == "")); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, status.Errorf(codes.NotFound, "volume %s: path %s does not exist", id, path)
@@ -351,16 +327,8 @@ func (s *nodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVol
 
 func (s *nodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
 	id, path := req.GetVolumeId(), req.GetVolumePath()
-	switch {
-	case id == "":
-		return nil, invalid("NodeExpandVolume: the volume id is missing")
-	case path == "":
-		return nil, invalid("NodeExpandVolume: volume %s: the volume path is missing", id)
-	}
-	if c := req.GetVolumeCapability(); c != nil {
-		if err := checkCapability(c); err != nil {
-			return nil, invalid("volume %s: %v", id, err)
-		}
+	if err := checkVolumeRequest("NodeExpandVolume", id, req.GetVolumeCapability(), need("the volume path", path == "")); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.acquire(id)
 	if err != nil {
