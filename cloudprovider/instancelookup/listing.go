@@ -77,9 +77,30 @@ func (l *Lookup) walksStarted() uint64 {
 // walk's error, without a new walk, until RetryAfter has passed: a caller that acts on
 // state never gets an answer older than it asked for, and the controllers retry.
 func (l *Lookup) listing(ctx context.Context, asked uint64, maxAge time.Duration) (*snapshot, error) {
+	// A walk that began before the question and took longer than maxAge does not
+	// answer it: await goes round and starts a newer one. Any walk's failure answers.
+	return l.await(ctx, asked, true, func(s *snapshot) bool {
+		return l.cfg.Now().Sub(s.at) < maxAge || s.seq > asked
+	})
+}
+
+// walkAfter returns the listing of a walk begun after the question noted asked, waiting
+// for the walk in flight when that one began too early. Like listing, it starts no walk
+// within RetryAfter of a failed one; the failure of a walk begun too early is not its
+// answer.
+func (l *Lookup) walkAfter(ctx context.Context, asked uint64) (*snapshot, error) {
+	return l.await(ctx, asked, false, func(s *snapshot) bool { return s.seq > asked })
+}
+
+// await is listing's and walkAfter's loop: it returns the latest listing when answers
+// accepts it, else waits for the walk in flight (starting one when none is) and returns
+// its listing when answers accepts that. A failed walk's error is returned when the walk
+// began after the question, or for any walk with anyFailure; within RetryAfter of a
+// failure no walk starts and that failure is returned.
+func (l *Lookup) await(ctx context.Context, asked uint64, anyFailure bool, answers func(*snapshot) bool) (*snapshot, error) {
 	for {
 		l.mu.Lock()
-		if s := l.snap; s != nil && (l.cfg.Now().Sub(s.at) < maxAge || s.seq > asked) {
+		if s := l.snap; s != nil && answers(s) {
 			l.mu.Unlock()
 			return s, nil
 		}
@@ -102,46 +123,13 @@ func (l *Lookup) listing(ctx context.Context, asked uint64, maxAge time.Duration
 			return nil, ctx.Err()
 		}
 		if w.err != nil {
-			return nil, w.err
+			if anyFailure || w.seq > asked {
+				return nil, w.err
+			}
+			continue
 		}
-		// A walk that began before the question and took longer than maxAge does not
-		// answer it: go round and start a newer one.
-		if l.cfg.Now().Sub(w.snap.at) < maxAge || w.seq > asked {
+		if answers(w.snap) {
 			return w.snap, nil
-		}
-	}
-}
-
-// walkAfter returns the listing of a walk begun after the question noted asked, waiting
-// for the walk in flight when that one began too early. Like listing, it starts no walk
-// within RetryAfter of a failed one.
-func (l *Lookup) walkAfter(ctx context.Context, asked uint64) (*snapshot, error) {
-	for {
-		l.mu.Lock()
-		if s := l.snap; s != nil && s.seq > asked {
-			l.mu.Unlock()
-			return s, nil
-		}
-		w := l.walking
-		if w == nil {
-			if l.walkErr != nil && l.cfg.Now().Sub(l.failedAt) < l.cfg.RetryAfter {
-				err := l.walkErr
-				l.mu.Unlock()
-				return nil, err
-			}
-			if w = l.startWalkLocked(); w == nil {
-				l.mu.Unlock()
-				return nil, l.group.stopped()
-			}
-		}
-		l.mu.Unlock()
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if w.seq > asked {
-			return w.snap, w.err
 		}
 	}
 }
