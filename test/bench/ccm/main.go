@@ -46,23 +46,13 @@ import (
 	cloudproviderapi "k8s.io/cloud-provider/api"
 	nodecontroller "k8s.io/cloud-provider/controllers/node"
 	controllersmetrics "k8s.io/component-base/metrics/prometheus/controllers"
-	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
 	"github.com/stratus-cloud/stratus/fakecloud"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
-	fakecvm "github.com/stratus-cloud/stratus/fakecloud/cvm"
-	"github.com/stratus-cloud/stratus/fakecloud/vpc"
+	"github.com/stratus-cloud/stratus/test/bench/internal/scaffold"
 )
-
-const (
-	region = "ap-guangzhou"
-	vpcID  = "vpc-bench"
-)
-
-var zones = []string{region + "-1", region + "-2", region + "-3"}
 
 type result struct {
 	mode      string
@@ -84,10 +74,7 @@ func main() {
 	ttl := flag.Duration("ttl", qcloud.DefaultCacheTTL, "instance listing cache TTL (instances.cacheTTL)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up on a mode after this long")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	klog.InitFlags(nil)
-	_ = flag.Set("v", "0")
-	_ = flag.Set("logtostderr", "false")
-	_ = flag.Set("stderrthreshold", "FATAL")
+	scaffold.QuietLogs()
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -145,13 +132,10 @@ func main() {
 
 // run initializes n nodes against a fresh fakecloud with one provider configuration.
 func run(n, workers int, rate float64, ttl, timeout time.Duration, batching bool) (result, error) {
-	mode := "batching off"
-	if batching {
-		mode = "batching on"
-	}
+	mode := scaffold.Mode(batching)
 	res := result{mode: mode, nodes: n}
 
-	seed, ips := benchSeed(n)
+	seed, ips := scaffold.Fleet(n, nil)
 	fc, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: rate})
 	if err != nil {
 		return res, fmt.Errorf("fakecloud: %w", err)
@@ -167,26 +151,15 @@ func run(n, workers int, rate float64, ttl, timeout time.Duration, batching bool
 	id, key := fc.Credentials()
 
 	cfg := (&qcloud.Config{
-		Region: region, VpcID: vpcID, ClusterID: "bench", Endpoint: srv.URL,
+		Region: scaffold.Region, VpcID: scaffold.VpcID, ClusterID: "bench", Endpoint: srv.URL,
 		Instances: qcloud.InstancesConfig{Batching: &batching, CacheTTL: &metav1.Duration{Duration: ttl}},
 		API:       qcloud.APIConfig{RateLimit: &rate},
 	}).WithCredentials(cloudapi.Credentials{SecretID: id, SecretKey: key})
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return res, fmt.Errorf("config: %w", errs.ToAggregate())
 	}
-	var mu sync.Mutex
-	hook := func(c cloudapi.Call) {
-		if c.Action != "DescribeInstances" {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		res.attempts++
-		if c.Err != nil {
-			res.errors++
-		}
-	}
-	cloud, err := qcloud.New(cfg, qcloud.Options{Hooks: []cloudapi.CallHook{hook}})
+	attempts := scaffold.CountAttempts("DescribeInstances")
+	cloud, err := qcloud.New(cfg, qcloud.Options{Hooks: []cloudapi.CallHook{attempts.Hook}})
 	if err != nil {
 		return res, err
 	}
@@ -243,6 +216,7 @@ func run(n, workers int, rate float64, ttl, timeout time.Duration, batching bool
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.calls = fc.Calls()["DescribeInstances"]
+	res.attempts, res.errors = attempts.Counts()
 	res.overLimit = int(over.Load())
 	if v, ok := firstViolation.Load().(string); ok {
 		res.violation = v
@@ -304,36 +278,6 @@ func verify(nodes []*v1.Node, err error) error {
 	return nil
 }
 
-// benchSeed declares a VPC with one subnet per zone and n instances spread over them,
-// with known private IPs.
-func benchSeed(n int) (*api.Seed, []string) {
-	seed := &api.Seed{Region: region, Zones: zones}
-	vpc.SetSeed(seed, []vpc.SeedVPC{{
-		VpcID: vpcID, Name: "bench", CidrBlock: "10.1.0.0/16",
-		Subnets: []vpc.SeedSubnet{
-			{SubnetID: "subnet-bench1", Name: "b1", CidrBlock: "10.1.0.0/20", Zone: zones[0]},
-			{SubnetID: "subnet-bench2", Name: "b2", CidrBlock: "10.1.16.0/20", Zone: zones[1]},
-			{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
-		},
-	}})
-	var instances []fakecvm.SeedInstance
-	ips := make([]string, n)
-	for i := range n {
-		z, k := i%3, i/3+10 // skip the low addresses a subnet reserves
-		ips[i] = fmt.Sprintf("10.1.%d.%d", z*16+k/256, k%256)
-		instances = append(instances, fakecvm.SeedInstance{
-			InstanceID:   fmt.Sprintf("ins-b%07d", i),
-			Name:         fmt.Sprintf("node-%05d", i),
-			Zone:         zones[z],
-			InstanceType: "S5.MEDIUM2",
-			SubnetID:     fmt.Sprintf("subnet-bench%d", z+1),
-			PrivateIP:    ips[i],
-		})
-	}
-	fakecvm.SetSeed(seed, instances)
-	return seed, ips
-}
-
 // newNode is the Node a kubelet with --cloud-provider=external and --node-ip registers.
 func newNode(name, ip string) *v1.Node {
 	return &v1.Node{
@@ -341,12 +285,8 @@ func newNode(name, ip string) *v1.Node {
 			Name:        name,
 			Annotations: map[string]string{cloudproviderapi.AnnotationAlphaProvidedIPAddr: ip},
 		},
-		Spec: v1.NodeSpec{Taints: []v1.Taint{{Key: cloudproviderapi.TaintExternalCloudProvider, Value: "true", Effect: v1.TaintEffectNoSchedule}}},
-		Status: v1.NodeStatus{
-			Addresses: []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: ip}, {Type: v1.NodeHostName, Address: name}},
-			Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
-				LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-		},
+		Spec:   v1.NodeSpec{Taints: []v1.Taint{{Key: cloudproviderapi.TaintExternalCloudProvider, Value: "true", Effect: v1.TaintEffectNoSchedule}}},
+		Status: scaffold.ReadyStatus(name, ip),
 	}
 }
 

@@ -57,7 +57,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	servicecontroller "k8s.io/cloud-provider/controllers/service"
 	controllersmetrics "k8s.io/component-base/metrics/prometheus/controllers"
-	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/cloudapi/clb"
@@ -69,6 +68,7 @@ import (
 	fccvm "github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 	fcvpc "github.com/stratus-cloud/stratus/fakecloud/vpc"
+	"github.com/stratus-cloud/stratus/test/bench/internal/scaffold"
 )
 
 const (
@@ -111,10 +111,7 @@ func main() {
 	flag.DurationVar(&p.task, "task", 2*time.Second, "how long every CLB task runs (fakecloud's LBTask delay)")
 	flag.DurationVar(&p.budget, "baseline-budget", 60*time.Second, "how long the naive baseline runs before its totals are projected")
 	flag.DurationVar(&p.timeout, "timeout", 15*time.Minute, "give up on Stratus's scenario after this long")
-	klog.InitFlags(nil)
-	_ = flag.Set("v", "0")
-	_ = flag.Set("logtostderr", "false")
-	_ = flag.Set("stderrthreshold", "FATAL")
+	scaffold.QuietLogs()
 	flag.Parse()
 
 	fmt.Printf("load balancers: %d Services x %d nodes; fakecloud and client at %.0f req/s per action; every CLB task runs %s; %d service controller workers\n",

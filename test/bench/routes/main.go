@@ -42,27 +42,21 @@ import (
 	controllersmetrics "k8s.io/component-base/metrics/prometheus/controllers"
 	// The route controller reads its feature gates; the controller manager registers them.
 	_ "k8s.io/controller-manager/pkg/features/register"
-	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/cloudapi/vpc"
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
 	"github.com/stratus-cloud/stratus/fakecloud"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
-	fccvm "github.com/stratus-cloud/stratus/fakecloud/cvm"
 	fcvpc "github.com/stratus-cloud/stratus/fakecloud/vpc"
 	"github.com/stratus-cloud/stratus/routes"
+	"github.com/stratus-cloud/stratus/test/bench/internal/scaffold"
 )
 
 const (
-	region      = "ap-guangzhou"
-	vpcID       = "vpc-bench"
 	tableID     = "rtb-bench"
 	clusterID   = "bench"
 	clusterCIDR = "10.64.0.0/11" // 8,192 /24 pod CIDRs, outside the VPC's 10.1.0.0/16
 )
-
-var zones = []string{region + "-1", region + "-2", region + "-3"}
 
 type result struct {
 	mode      string
@@ -80,10 +74,7 @@ func main() {
 	nodes := flag.Int("nodes", 5000, "nodes (instances, pod CIDRs) to route")
 	rate := flag.Float64("rate", 20, "per-action rate limit in requests/s, on the client and on fakecloud (the API's default is 20)")
 	timeout := flag.Duration("timeout", 20*time.Minute, "give up on a mode after this long (a baseline cut short is a lower bound)")
-	klog.InitFlags(nil)
-	_ = flag.Set("v", "0")
-	_ = flag.Set("logtostderr", "false")
-	_ = flag.Set("stderrthreshold", "FATAL")
+	scaffold.QuietLogs()
 	flag.Parse()
 
 	fmt.Printf("pod routes: %d nodes with a podCIDR each, empty route table, rate limit %.0f req/s per action (fakecloud and client), route quota raised to %d\n",
@@ -149,13 +140,14 @@ func (c *countingRoutes) CreateRoute(ctx context.Context, cluster, hint string, 
 }
 
 func run(n int, rate float64, timeout time.Duration, batching bool) (result, error) {
-	mode := "batching off"
-	if batching {
-		mode = "batching on"
-	}
-	res := result{mode: mode, nodes: n}
+	res := result{mode: scaffold.Mode(batching), nodes: n}
 
-	seed, ips := benchSeed(n)
+	seed, ips := scaffold.Fleet(n, func(v *fcvpc.SeedVPC) {
+		v.RouteTables = []fcvpc.SeedRouteTable{{RouteTableID: tableID, Name: "pods", Default: true}}
+	})
+	// An account quota, not a per-request limit: the default of 200 routes per table
+	// cannot hold 5,000 nodes.
+	seed.Limits = map[string]int{"routes-per-table": n + 100}
 	fc, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: rate})
 	if err != nil {
 		return res, fmt.Errorf("fakecloud: %w", err)
@@ -167,26 +159,15 @@ func run(n int, rate float64, timeout time.Duration, batching bool) (result, err
 	creds := cloudapi.Credentials{SecretID: id, SecretKey: key}
 
 	cfg := (&qcloud.Config{
-		Region: region, VpcID: vpcID, ClusterID: clusterID, Endpoint: srv.URL, RouteTableID: tableID,
+		Region: scaffold.Region, VpcID: scaffold.VpcID, ClusterID: clusterID, Endpoint: srv.URL, RouteTableID: tableID,
 		Routes: qcloud.RoutesConfig{Batching: &batching},
 		API:    qcloud.APIConfig{RateLimit: &rate},
 	}).WithCredentials(creds)
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return res, fmt.Errorf("config: %w", errs.ToAggregate())
 	}
-	var mu sync.Mutex
-	hook := func(c cloudapi.Call) {
-		if c.Action != "CreateRoutes" {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		res.attempts++
-		if c.Err != nil {
-			res.failed++
-		}
-	}
-	cloud, err := qcloud.New(cfg, qcloud.Options{Hooks: []cloudapi.CallHook{hook}})
+	attempts := scaffold.CountAttempts("CreateRoutes")
+	cloud, err := qcloud.New(cfg, qcloud.Options{Hooks: []cloudapi.CallHook{attempts.Hook}})
 	if err != nil {
 		return res, err
 	}
@@ -228,6 +209,7 @@ func run(n int, rate float64, timeout time.Duration, batching bool) (result, err
 	calls := fc.Calls()
 	res.creates, res.describes = calls["CreateRoutes"], calls["DescribeInstances"]
 	cancel()
+	res.attempts, res.failed = attempts.Counts()
 	if res.timedOut {
 		return res, nil
 	}
@@ -237,7 +219,7 @@ func run(n int, rate float64, timeout time.Duration, batching bool) (result, err
 // verify checks the route table route by route, so that speed is never bought with a
 // wrong table.
 func verify(endpoint string, creds cloudapi.Credentials, ips, podCIDRs []string) error {
-	c, err := cloudapi.New(cloudapi.Config{Endpoint: endpoint, Region: region, Credentials: creds, RateLimit: -1})
+	c, err := cloudapi.New(cloudapi.Config{Endpoint: endpoint, Region: scaffold.Region, Credentials: creds, RateLimit: -1})
 	if err != nil {
 		return err
 	}
@@ -274,52 +256,11 @@ func podCIDR(i int) string {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 24).String()
 }
 
-// benchSeed declares a VPC with one subnet per zone, n instances spread over them with
-// known private IPs, the route table, and a route quota that fits every node.
-func benchSeed(n int) (*api.Seed, []string) {
-	seed := &api.Seed{
-		Region: region,
-		Zones:  zones,
-		// An account quota, not a per-request limit: the default of 200 routes per table
-		// cannot hold 5,000 nodes.
-		Limits: map[string]int{"routes-per-table": n + 100},
-	}
-	fcvpc.SetSeed(seed, []fcvpc.SeedVPC{{
-		VpcID: vpcID, Name: "bench", CidrBlock: "10.1.0.0/16",
-		Subnets: []fcvpc.SeedSubnet{
-			{SubnetID: "subnet-bench1", Name: "b1", CidrBlock: "10.1.0.0/20", Zone: zones[0]},
-			{SubnetID: "subnet-bench2", Name: "b2", CidrBlock: "10.1.16.0/20", Zone: zones[1]},
-			{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
-		},
-		RouteTables: []fcvpc.SeedRouteTable{{RouteTableID: tableID, Name: "pods", Default: true}},
-	}})
-	var instances []fccvm.SeedInstance
-	ips := make([]string, n)
-	for i := range n {
-		z, k := i%3, i/3+10 // skip the low addresses a subnet reserves
-		ips[i] = fmt.Sprintf("10.1.%d.%d", z*16+k/256, k%256)
-		instances = append(instances, fccvm.SeedInstance{
-			InstanceID:   fmt.Sprintf("ins-b%07d", i),
-			Name:         fmt.Sprintf("node-%05d", i),
-			Zone:         zones[z],
-			InstanceType: "S5.MEDIUM2",
-			SubnetID:     fmt.Sprintf("subnet-bench%d", z+1),
-			PrivateIP:    ips[i],
-		})
-	}
-	fccvm.SetSeed(seed, instances)
-	return seed, ips
-}
-
 // newNode is an initialized Node with its podCIDR, as node IPAM sets it.
 func newNode(name, ip, podCIDR string) *v1.Node {
 	return &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       v1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}, ProviderID: "qcloud:///" + zones[0] + "/ins-" + name},
-		Status: v1.NodeStatus{
-			Addresses: []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: ip}, {Type: v1.NodeHostName, Address: name}},
-			Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
-				LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-		},
+		Spec:       v1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}, ProviderID: "qcloud:///" + scaffold.Zones[0] + "/ins-" + name},
+		Status:     scaffold.ReadyStatus(name, ip),
 	}
 }
