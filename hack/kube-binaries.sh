@@ -14,29 +14,21 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib/cache.sh
+source "$root/hack/lib/cache.sh"
 kube_mod="$root/test/kube"
 binaries=(kube-apiserver kube-proxy kube-scheduler kube-controller-manager kubectl)
 
-print_only=false
-case "${1:-}" in
-  "") ;;
-  --print-dir) print_only=true ;;
-  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "kube-binaries.sh: unknown argument: $1" >&2; exit 2 ;;
-esac
+cache_parse_args kube-binaries.sh "$@"
 
 # The version comes from go.mod itself, so bumping k8s.io/kubernetes there is all it takes
 # to get a fresh cache entry.
-version=$(awk '
-  $1 == "require" && $2 == "k8s.io/kubernetes" { print $3; exit }
-  $1 == "k8s.io/kubernetes" && $2 ~ /^v/      { print $2; exit }
-' "$kube_mod/go.mod")
+version=$(go_mod_version "$kube_mod/go.mod" k8s.io/kubernetes)
 if [ -z "$version" ]; then
   echo "kube-binaries.sh: no k8s.io/kubernetes requirement in $kube_mod/go.mod" >&2
   exit 1
 fi
 
-cache_root=${STRATUS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stratus}
 dir="$cache_root/kube/$version"
 
 if $print_only; then
@@ -44,45 +36,21 @@ if $print_only; then
   exit 0
 fi
 
-complete() {
-  local b
+build() {
+  local tmp=$1 b major minor pkg ldflags
+  major=${version#v}; major=${major%%.*}
+  minor=${version#v*.}; minor=${minor%%.*}
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  # Only what is missing: a cache from before a binary was added keeps the others.
+  local pkgs=() built=()
   for b in "${binaries[@]}"; do
-    [ -x "$dir/$b" ] || return 1
+    [ -x "$dir/$b" ] && continue
+    pkgs+=("./cmd/$b") built+=("$b")
   done
+  echo "kube-binaries.sh: building ${built[*]} $version into $dir (cold: ~9 min on an idle 2-core machine, much longer under load)" >&2
+  cache_go_build "$kube_mod" "$tmp" "$ldflags" "${pkgs[@]}"
 }
-
-if ! complete; then
-  mkdir -p "$dir"
-  # Serialise concurrent callers (parallel test binaries, two CI jobs on one machine): the
-  # second waits for the first build instead of compiling Kubernetes twice.
-  exec 9>"$dir/.lock"
-  flock 9
-  if ! complete; then
-    # Holding the lock, any .build.* left here is from a build that was killed outright.
-    rm -rf "$dir"/.build.*
-    tmp=$(mktemp -d "$dir/.build.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    major=${version#v}; major=${major%%.*}
-    minor=${version#v*.}; minor=${minor%%.*}
-    pkg=k8s.io/component-base/version
-    ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-    # Only what is missing: a cache from before a binary was added keeps the others.
-    pkgs=() built=()
-    for b in "${binaries[@]}"; do
-      [ -x "$dir/$b" ] && continue
-      pkgs+=("./cmd/$b") built+=("$b")
-    done
-    echo "kube-binaries.sh: building ${built[*]} $version into $dir (cold: ~9 min on an idle 2-core machine, much longer under load)" >&2
-    start=$(date +%s)
-    (cd "$kube_mod" && go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}")
-    # Rename is atomic within one filesystem, so a reader never sees a half-written binary
-    # and an interrupted build leaves nothing behind under the final names.
-    for b in "${built[@]}"; do
-      mv -f "$tmp/$b" "$dir/$b"
-    done
-    echo "kube-binaries.sh: built in $(( $(date +%s) - start ))s" >&2
-  fi
-  flock -u 9
-fi
+cache_build kube-binaries.sh "$dir" build "${binaries[@]}"
 
 echo "$dir"

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -16,45 +15,12 @@ import (
 // test/sidecars once per version pair into a cache outside the checkout.
 const CSISidecarsDirEnv = "STRATUS_CSI_SIDECARS_DIR"
 
-var (
-	sidecarsOnce sync.Once
-	sidecarsDir  string
-	sidecarsErr  error
-)
+var sidecars = &binCache{what: "csi sidecars", env: CSISidecarsDirEnv, script: "csi-sidecars.sh", cold: "several minutes"}
 
 // CSISidecar returns the path of a cached CSI sidecar ("csi-provisioner", "csi-attacher").
 func CSISidecar(t testing.TB, name string) string {
 	t.Helper()
-	sidecarsOnce.Do(func() { sidecarsDir, sidecarsErr = resolveSidecarsDir(t) })
-	if sidecarsErr != nil {
-		t.Fatal(sidecarsErr)
-	}
-	bin := filepath.Join(sidecarsDir, name)
-	if st, err := os.Stat(bin); err != nil || st.Mode()&0o111 == 0 {
-		t.Fatalf("%s: not an executable in %s (from %s or hack/csi-sidecars.sh)", name, sidecarsDir, CSISidecarsDirEnv)
-	}
-	return bin
-}
-
-func resolveSidecarsDir(t testing.TB) (string, error) {
-	if dir := os.Getenv(CSISidecarsDirEnv); dir != "" {
-		return dir, nil
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", fmt.Errorf("csi sidecars: %w", err)
-	}
-	script := filepath.Join(root, "hack", "csi-sidecars.sh")
-	t.Logf("running %s (a cold build takes several minutes; set %s to skip)", script, CSISidecarsDirEnv)
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(script)
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("csi sidecars: %s: %w\n%s", script, err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	return strings.TrimSpace(lines[len(lines)-1]), nil
+	return sidecars.binary(t, name)
 }
 
 // SnapshotCRDDir is the directory of the VolumeSnapshot CRDs in the module cache: the
