@@ -45,27 +45,23 @@ func StartCSIDriver(t testing.TB, name, cloudConfig string, args ...string) *CSI
 // the apiserver (admin kubeconfig, no leader election), plus args. t.Cleanup stops it.
 func StartCSIProvisioner(t testing.TB, api *APIServer, d *CSIDriver, args ...string) *Process {
 	t.Helper()
-	bin := CSISidecar(t, "csi-provisioner")
-	all := append([]string{
-		"--csi-address=" + d.Socket,
-		"--kubeconfig=" + api.KubeconfigPath,
-		"--leader-election=false",
-		"--extra-create-metadata",
-		"--controller-publish-readonly",
-		"--timeout=60s",
-		"--retry-interval-start=500ms",
-		"--retry-interval-max=5s",
-		"--http-endpoint=" + fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		"--v=4",
-	}, args...)
-	return StartProcess(t, "csi-provisioner", bin, all...)
+	return startCSISidecar(t, "csi-provisioner", api, d,
+		append([]string{"--extra-create-metadata", "--controller-publish-readonly"}, args...)...)
 }
 
 // StartCSIAttacher runs the real external-attacher sidecar against the driver and the
 // apiserver (admin kubeconfig, no leader election), plus args. t.Cleanup stops it.
 func StartCSIAttacher(t testing.TB, api *APIServer, d *CSIDriver, args ...string) *Process {
 	t.Helper()
-	bin := CSISidecar(t, "csi-attacher")
+	return startCSISidecar(t, "csi-attacher", api, d, args...)
+}
+
+// startCSISidecar runs the sidecar name with what every sidecar gets here: the driver's
+// socket, the admin kubeconfig, no leader election, retries that keep a test short and a
+// metrics port of its own; then args.
+func startCSISidecar(t testing.TB, name string, api *APIServer, d *CSIDriver, args ...string) *Process {
+	t.Helper()
+	bin := CSISidecar(t, name)
 	all := append([]string{
 		"--csi-address=" + d.Socket,
 		"--kubeconfig=" + api.KubeconfigPath,
@@ -76,5 +72,5 @@ func StartCSIAttacher(t testing.TB, api *APIServer, d *CSIDriver, args ...string
 		"--http-endpoint=" + fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 		"--v=4",
 	}, args...)
-	return StartProcess(t, "csi-attacher", bin, all...)
+	return StartProcess(t, name, bin, all...)
 }
