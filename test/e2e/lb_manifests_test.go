@@ -3,11 +3,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -16,7 +12,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/stratus-cloud/stratus/cloudprovider/clbbackend"
 	"github.com/stratus-cloud/stratus/cloudprovider/providerid"
@@ -42,16 +38,9 @@ func TestServiceManifestsServerDryRun(t *testing.T) {
 		Spec: v1.NodeSpec{ProviderID: providerid.Format("ap-guangzhou-1", "ins-node0001")}}
 	seen := 0
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
+		for _, o := range framework.DecodeManifests(t, f) {
 			var svc v1.Service
-			err := dec.Decode(&svc)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err, f)
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &svc), f)
 			t.Run(filepath.Base(f)+"/"+svc.Name, func(t *testing.T) {
 				require.Equal(t, "Service", svc.Kind)
 				require.Equal(t, v1.ServiceTypeLoadBalancer, svc.Spec.Type)

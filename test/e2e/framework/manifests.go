@@ -25,9 +25,9 @@ import (
 // kustomize e2e test applies it through kubectl).
 const kustomization = "kustomization.yaml"
 
-// DecodeManifests decodes every object of the YAML files matching pattern, in file
-// order, skipping empty documents and kustomization.yaml. It fails the test when no
-// file matches.
+// DecodeManifests decodes every object of the YAML files matching pattern (a file's
+// path matches itself), in file order, skipping empty documents and kustomization.yaml.
+// It fails the test when no file matches.
 func DecodeManifests(t testing.TB, pattern string) []*unstructured.Unstructured {
 	t.Helper()
 	files, err := filepath.Glob(pattern)
