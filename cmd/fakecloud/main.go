@@ -22,7 +22,7 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
 )
 
-const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane ...]
+const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane [--vpc-router VPC=NETNS] ...]
 
 Credentials: FAKECLOUD_SECRET_ID / FAKECLOUD_SECRET_KEY when set, else the seed's,
 else the default pair ` + fakecloud.DefaultSecretID + ` / ` + fakecloud.DefaultSecretKey + `.
@@ -55,6 +55,8 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
 	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
 	var targetMaps prefixMaps
+	var routers vpcRouters
+	fs.Var(&routers, "vpc-router", "with --dataplane: VPC=NETNS makes the VPC's route tables kernel routes in network namespace NETNS (a name under /run/netns or a path), which plays the VPC's router (repeatable; needs root)")
 	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/16=127.10.0.0/16, outside the loopback pool (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,7 +70,9 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 		if err != nil {
 			return fmt.Errorf("--lb-loopback-pool: %w", err)
 		}
-		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps}
+		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps, VPCRouters: routers}
+	} else if len(routers) > 0 {
+		return errors.New("--vpc-router needs --dataplane")
 	}
 	if *seedPath != "" {
 		seed, err := fakecloud.LoadSeed(*seedPath)
@@ -140,5 +144,31 @@ func (p *prefixMaps) Set(v string) error {
 		return err
 	}
 	*p = append(*p, clb.PrefixMap{From: f, To: t})
+	return nil
+}
+
+// vpcRouters is a repeatable VPC=NETNS flag.
+type vpcRouters map[string]string
+
+func (r *vpcRouters) String() string {
+	parts := make([]string, 0, len(*r))
+	for id, ns := range *r {
+		parts = append(parts, id+"="+ns)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (r *vpcRouters) Set(v string) error {
+	id, ns, ok := strings.Cut(v, "=")
+	if !ok || id == "" || ns == "" {
+		return fmt.Errorf("%q is not VPC=NETNS", v)
+	}
+	if *r == nil {
+		*r = vpcRouters{}
+	}
+	if _, dup := (*r)[id]; dup {
+		return fmt.Errorf("VPC %s is given twice", id)
+	}
+	(*r)[id] = ns
 	return nil
 }

@@ -10,16 +10,16 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// Module serves the VPC API.
+// Module serves the VPC API (and, with Options.Router, keeps a router data plane in step
+// with the route tables).
 type Module struct {
-	w *api.World
+	w      *api.World
+	router Router
+	rs     routerState
 }
 
 // New registers the VPC tables in w's store and returns the module.
-func New(w *api.World) api.Module {
-	registerAll(w.Store)
-	return &Module{w: w}
-}
+func New(w *api.World) api.Module { return WithOptions(Options{})(w) }
 
 // API lists the VPC actions.
 func (m *Module) API() api.Service {
