@@ -1,0 +1,153 @@
+package plan_test
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stratus-cloud/stratus/cloudapi"
+	"github.com/stratus-cloud/stratus/cloudapi/cvm"
+	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
+	"github.com/stratus-cloud/stratus/fakecloud"
+	"github.com/stratus-cloud/stratus/sandbox/plan"
+)
+
+func TestDefaults(t *testing.T) {
+	p, err := plan.New(plan.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, plan.DefaultStateDir, p.StateDir)
+	assert.Len(t, p.ID, 6)
+	assert.Equal(t, "stratus-"+p.ID+"-vpc", p.RouterNetns)
+	assert.Equal(t, "stratus"+p.ID, p.HostLink)
+	assert.LessOrEqual(t, len(p.HostLink), 15, "a Linux interface name has at most 15 characters")
+	assert.Equal(t, netip.MustParsePrefix("10.0.255.252/30"), p.Transit)
+	assert.Equal(t, "10.0.255.253", p.HostIP.String())
+	assert.Equal(t, "10.0.255.254", p.RouterIP.String())
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("10.244.0.0/16")}, p.HostRoutes())
+
+	require.Len(t, p.Nodes, 3)
+	want := []struct{ name, ins, zone, ip, gw string }{
+		{"node-1", "ins-sbnode01", "ap-guangzhou-1", "10.0.1.11", "10.0.1.1"},
+		{"node-2", "ins-sbnode02", "ap-guangzhou-2", "10.0.2.11", "10.0.2.1"},
+		{"node-3", "ins-sbnode03", "ap-guangzhou-3", "10.0.3.11", "10.0.3.1"},
+	}
+	for i, w := range want {
+		n := p.Nodes[i]
+		assert.Equal(t, w.name, n.Name)
+		assert.Equal(t, w.ins, n.InstanceID)
+		assert.Equal(t, w.zone, n.Zone)
+		assert.Equal(t, w.ip, n.IP.String())
+		assert.Equal(t, w.gw, n.Subnet.Gateway.String())
+		assert.True(t, n.Subnet.CIDR.Contains(n.IP))
+		assert.False(t, p.Transit.Contains(n.IP))
+		assert.Equal(t, "stratus-"+p.ID+"-"+w.name, n.Netns)
+		assert.Equal(t, filepath.Join(plan.DefaultStateDir, "nodes", w.name), n.Dir)
+	}
+}
+
+func TestNodesFillSubnetsRoundRobin(t *testing.T) {
+	p, err := plan.New(plan.Options{StateDir: "/tmp/x", Nodes: 7, VPCCIDR: "172.20.0.0/16"})
+	require.NoError(t, err)
+	seen := map[netip.Addr]bool{}
+	for _, n := range p.Nodes {
+		assert.False(t, seen[n.IP], "node %s: address %s given twice", n.Name, n.IP)
+		seen[n.IP] = true
+	}
+	assert.Equal(t, "172.20.1.12", p.Nodes[3].IP.String(), "node-4 is the second node of zone 1")
+	assert.Equal(t, "172.20.1.13", p.Nodes[6].IP.String())
+	assert.Equal(t, "172.20.255.253", p.HostIP.String())
+}
+
+func TestStateDirsGetDistinctNames(t *testing.T) {
+	a, err := plan.New(plan.Options{StateDir: "/tmp/sandbox-a"})
+	require.NoError(t, err)
+	b, err := plan.New(plan.Options{StateDir: "/tmp/sandbox-b/"})
+	require.NoError(t, err)
+	c, err := plan.New(plan.Options{StateDir: "/tmp/sandbox-b"})
+	require.NoError(t, err)
+	assert.NotEqual(t, a.ID, b.ID)
+	assert.NotEqual(t, a.NetnsPrefix, b.NetnsPrefix)
+	assert.NotEqual(t, a.LinkPrefix, b.LinkPrefix)
+	assert.Equal(t, b.ID, c.ID, "the same directory, however written, is the same sandbox")
+}
+
+func TestRejectsBadOptions(t *testing.T) {
+	cases := []struct {
+		name string
+		opts plan.Options
+		want string
+	}{
+		{"relative state dir", plan.Options{StateDir: "sandbox"}, "--state-dir \"sandbox\": must be an absolute path"},
+		{"root state dir", plan.Options{StateDir: "/"}, "--state-dir /: refusing"},
+		{"too many nodes", plan.Options{Nodes: 51}, "--nodes 51: must be between 1 and 50"},
+		{"negative nodes", plan.Options{Nodes: -1}, "--nodes -1"},
+		{"vpc not a cidr", plan.Options{VPCCIDR: "10.0.0.0"}, "--vpc-cidr \"10.0.0.0\": not an IPv4 CIDR block"},
+		{"vpc host bits", plan.Options{VPCCIDR: "10.0.0.1/16"}, "did you mean 10.0.0.0/16"},
+		{"vpc too small", plan.Options{VPCCIDR: "10.0.0.0/20"}, "between /12 and /16"},
+		{"vpc public", plan.Options{VPCCIDR: "8.8.0.0/16"}, "must be inside 10.0.0.0/8"},
+		{"cluster overlaps vpc", plan.Options{ClusterCIDR: "10.0.128.0/17"}, "--vpc-cidr 10.0.0.0/16 overlaps --cluster-cidr 10.0.128.0/17"},
+		{"service overlaps cluster", plan.Options{ServiceCIDR: "10.244.0.0/20"}, "--cluster-cidr 10.244.0.0/16 overlaps --service-cidr 10.244.0.0/20"},
+		{"cluster too small", plan.Options{Nodes: 5, ClusterCIDR: "10.244.0.0/23"}, "too small for 5 nodes"},
+		{"bad port", plan.Options{APIServerPort: 70000}, "--apiserver-port 70000"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := plan.New(c.opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+// TestSeedAndCloudConfigDescribeTheSameWorld loads the seed into a real fakecloud and the
+// cloud-config through the CCM's own loader: every node is a RUNNING instance at its
+// planned address in its zone, and the config names the seeded VPC and route table.
+func TestSeedAndCloudConfigDescribeTheSameWorld(t *testing.T) {
+	p, err := plan.New(plan.Options{StateDir: "/tmp/seedtest", Nodes: 4, VPCCIDR: "10.30.0.0/16", ClusterCIDR: "10.31.0.0/16"})
+	require.NoError(t, err)
+	seedYAML, err := p.Seed()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	seedPath := filepath.Join(dir, "seed.yaml")
+	require.NoError(t, os.WriteFile(seedPath, seedYAML, 0o600))
+	seed, err := fakecloud.LoadSeed(seedPath)
+	require.NoError(t, err, "the seed parses strictly")
+	cloud, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: -1})
+	require.NoError(t, err)
+	defer cloud.Close()
+	srv := httptest.NewServer(cloud)
+	defer srv.Close()
+
+	id, key := cloud.Credentials()
+	creds := filepath.Join(dir, "credentials.yaml")
+	require.NoError(t, os.WriteFile(creds, []byte("secretId: "+id+"\nsecretKey: "+key+"\n"), 0o600))
+	cfg, err := qcloud.LoadConfig(bytes.NewReader(p.CloudConfig(srv.URL, creds)))
+	require.NoError(t, err, "the CCM accepts the cloud-config")
+	assert.Equal(t, plan.VPCID, cfg.VpcID)
+	assert.Equal(t, plan.RouteTableID, cfg.RouteTableID)
+
+	client, err := cloudapi.New(cloudapi.Config{Endpoint: srv.URL, Region: cfg.Region, Credentials: cfg.Credentials(), RateLimit: -1})
+	require.NoError(t, err)
+	out, err := cvm.New(client).DescribeInstances(context.Background(), &cvm.DescribeInstancesRequest{})
+	require.NoError(t, err)
+	require.Len(t, out.InstanceSet, len(p.Nodes))
+	byID := map[string]cvm.Instance{}
+	for _, in := range out.InstanceSet {
+		byID[in.InstanceId] = in
+	}
+	for _, n := range p.Nodes {
+		in, ok := byID[n.InstanceID]
+		require.True(t, ok, "instance of %s", n.Name)
+		assert.Equal(t, []string{n.IP.String()}, in.PrivateIpAddresses)
+		assert.Equal(t, n.Zone, in.Placement.Zone)
+		assert.Equal(t, plan.VPCID, in.VirtualPrivateCloud.VpcId)
+		assert.Equal(t, cvm.StateRunning, in.InstanceState)
+	}
+}
