@@ -26,7 +26,9 @@ import (
 type Dir string
 
 // Paths of the state dir.
-func (d Dir) Path(elem ...string) string { return filepath.Join(append([]string{string(d)}, elem...)...) }
+func (d Dir) Path(elem ...string) string {
+	return filepath.Join(append([]string{string(d)}, elem...)...)
+}
 func (d Dir) ConfigFile() string         { return d.Path("sandbox.json") }
 func (d Dir) JournalFile() string        { return d.Path("journal.json") }
 func (d Dir) StatusFile() string         { return d.Path("status.json") }
