@@ -42,6 +42,13 @@ func (d Dir) Kubeconfig() string         { return d.Path("kubeconfig") }
 func (d Dir) CredentialsFile() string    { return d.Path("fakecloud", "credentials.yaml") }
 func (d Dir) LogFile(name string) string { return filepath.Join(d.LogDir(), safeName(name)+".log") }
 
+// Entries are the top-level names the sandbox writes in its state dir; `down` removes
+// these and nothing else.
+var Entries = []string{
+	"sandbox.json", "journal.json", "status.json", "supervisor.pid", "seed.yaml", "cloud-config.yaml",
+	"kubeconfig", "pids", "logs", "bin", "pki", "etcd", "fakecloud", "nodes",
+}
+
 // Exists reports whether the state dir holds anything a sandbox wrote.
 func (d Dir) Exists() bool {
 	for _, f := range []string{d.ConfigFile(), d.JournalFile(), d.SupervisorPidFile()} {
