@@ -54,7 +54,7 @@ func newNode(n NodeInfo, ready error, now time.Time) *corev1.Node {
 				corev1.LabelArchStable: runtime.GOARCH,
 			},
 			Annotations: map[string]string{
-				ProvidedNodeIPAnnotation: n.IP,
+				ProvidedNodeIPAnnotation:                                 n.IP,
 				"volumes.kubernetes.io/controller-managed-attach-detach": "true",
 			},
 		},

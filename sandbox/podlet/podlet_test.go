@@ -118,8 +118,8 @@ const nodeName = "node-1"
 func start(t *testing.T, e *env) {
 	t.Helper()
 	p, err := podlet.New(podlet.Config{
-		Node:     podlet.NodeInfo{Name: nodeName, IP: "10.0.1.11"},
-		Client:   e.client, Recorder: e.events, Network: e.net, Servers: e.servers,
+		Node:   podlet.NodeInfo{Name: nodeName, IP: "10.0.1.11"},
+		Client: e.client, Recorder: e.events, Network: e.net, Servers: e.servers,
 		PodsDir: e.dir, NetnsPrefix: "stratus-test-", HeartbeatInterval: 50 * time.Millisecond, GCInterval: 100 * time.Millisecond,
 	})
 	require.NoError(t, err)
