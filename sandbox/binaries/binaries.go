@@ -351,6 +351,9 @@ func InstallSelf(dst string) error {
 	return install(self, dst)
 }
 
+// Install puts src at dst: a hard link when both are on one filesystem, else a copy.
+func Install(src, dst string) error { return install(src, dst) }
+
 // Link makes dst name the same program as src (a symlink), replacing what was there.
 func Link(src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
