@@ -92,9 +92,12 @@ func stateDirFlag(fs *flag.FlagSet) *string {
 	return fs.String("state-dir", def, "the sandbox's state directory (env "+StateDirEnv+")")
 }
 
+// geteuid is replaced in tests.
+var geteuid = os.Geteuid
+
 // requireRoot is the first check of every command that touches the machine.
 func requireRoot(what string) error {
-	if os.Geteuid() != 0 {
+	if geteuid() != 0 {
 		return fmt.Errorf("needs root (%s): run it with sudo", what)
 	}
 	return nil

@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/sandbox/binaries"
+	"github.com/stratus-cloud/stratus/sandbox/component"
 	"github.com/stratus-cloud/stratus/sandbox/controlplane"
 	"github.com/stratus-cloud/stratus/sandbox/plan"
 	"github.com/stratus-cloud/stratus/sandbox/state"
@@ -71,6 +72,8 @@ type Supervisor struct {
 	fatal  error
 
 	cancel context.CancelFunc
+	// readyLine says what "ready" meant, for the last progress line.
+	readyLine string
 }
 
 // Run supervises the sandbox in dir until ctx ends (SIGTERM) or start-up fails.
@@ -93,7 +96,8 @@ func Run(ctx context.Context, dir state.Dir) error {
 	if err := state.WritePidFile(dir.SupervisorPidFile(), self); err != nil {
 		return err
 	}
-	s := &Supervisor{dir: dir, cfg: cfg, plan: p, procs: map[string]*proc{}}
+	s := &Supervisor{dir: dir, cfg: cfg, plan: p, procs: map[string]*proc{},
+		readyLine: fmt.Sprintf("%d nodes initialized by the CCM, with podCIDRs, Ready", len(p.Nodes))}
 	s.status = state.Status{Phase: state.PhaseStarting, Supervisor: self, StartedAt: time.Now()}
 	s.writeStatus()
 
@@ -152,7 +156,24 @@ func (s *Supervisor) run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	for _, spec := range controlplane.All(cc, files) {
+	client, err := clientFor(files.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	return s.orchestrate(ctx, controlplane.All(cc, files), func(ctx context.Context) error {
+		return CheckCluster(ctx, client, p)
+	})
+}
+
+// orchestrate runs specs in dependency order until every one is healthy and then
+// clusterReady passes, and keeps them running (restarting what exits) until ctx ends.
+// A component that exits before it was ever healthy, or a start-up that outlasts the
+// timeout, ends it with an error.
+func (s *Supervisor) orchestrate(ctx context.Context, specs []component.Spec, clusterReady func(context.Context) error) error {
+	for _, spec := range specs {
+		if _, dup := s.procs[spec.Name]; dup {
+			return fmt.Errorf("component %s is listed twice", spec.Name)
+		}
 		pr := newProc(spec, s.dir)
 		s.procs[spec.Name] = pr
 		s.order = append(s.order, pr)
@@ -193,20 +214,19 @@ func (s *Supervisor) run(ctx context.Context) error {
 	}
 	s.progress("all %d components healthy", len(s.order))
 
-	client, err := clientFor(files.Kubeconfig)
-	if err != nil {
-		return err
-	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := CheckCluster(cctx, client, p)
+		err := clusterReady(cctx)
 		cancel()
 		if err == nil {
 			break
 		}
 		s.mu.Lock()
+		if s.status.Waiting != err.Error() {
+			klog.InfoS("Cluster not ready yet", "waiting", err.Error())
+		}
 		s.status.Waiting = err.Error()
 		s.mu.Unlock()
 		select {
@@ -224,7 +244,7 @@ func (s *Supervisor) run(ctx context.Context) error {
 	s.ready = true
 	s.status.Phase, s.status.ReadyAt, s.status.Waiting = state.PhaseReady, &now, ""
 	s.mu.Unlock()
-	s.progress("cluster ready: %d nodes initialized by the CCM, with podCIDRs, Ready", len(p.Nodes))
+	s.progress("cluster ready: %s", s.readyLine)
 
 	// Running: failures now are restarts, never the end of the sandbox.
 	for {
