@@ -179,4 +179,3 @@ func TestPreflightFindsLeftoversAndOverlaps(t *testing.T) {
 	assert.Contains(t, err.Error(), "--vpc-cidr 10.213.0.0/16 overlaps the host route 10.213.9.")
 	assert.Contains(t, err.Error(), "pick a free range with --vpc-cidr")
 }
-
