@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -35,8 +36,16 @@ type Spec struct {
 	Netns string
 	// After names the components that must be healthy before this one starts.
 	After []string
+	// AfterServing names components that need only be serving (their Serving probe
+	// passes) before this one starts: a client that retries, such as a controller
+	// waiting for kube-apiserver's /healthz, can start while the server finishes its
+	// own start-up. An exit before healthy while one of them is not healthy yet is a
+	// restart, not a failure.
+	AfterServing []string
 	// Health tells whether it is healthy; nil means running is healthy.
 	Health Probe
+	// Serving tells whether it accepts connections yet; nil means: once healthy.
+	Serving Probe
 }
 
 // Probe checks a component's health.
@@ -111,4 +120,19 @@ func (f File) Check(context.Context) error {
 		return fmt.Errorf("%s not written yet", f.Path)
 	}
 	return nil
+}
+
+// TCP is healthy once Addr accepts a connection.
+type TCP struct{ Addr string }
+
+func (t TCP) String() string { return "connect " + t.Addr }
+
+// Check dials Addr.
+func (t TCP) Check(ctx context.Context) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", t.Addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }

@@ -220,20 +220,23 @@ func ControlPlane(c Config, f *Files) []component.Spec {
 				"--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false", "--v=1",
 			},
 			Health: component.HTTP{URL: c.APIServerURL() + "/readyz", Token: f.Token, CA: f.CA},
+			// Its clients retry until it is ready, so they start once it accepts
+			// connections and their own start-up overlaps its post-start hooks.
+			Serving: component.TCP{Addr: net.JoinHostPort(p.HostIP.String(), strconv.Itoa(c.Ports.APIServer))},
 		},
 		{
-			Name:   Scheduler,
-			Binary: c.Bins.Kube(Scheduler),
-			After:  []string{APIServer},
+			Name:         Scheduler,
+			Binary:       c.Bins.Kube(Scheduler),
+			AfterServing: []string{APIServer},
 			Args: append(clientKubeconfigs,
 				"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.Ports.Scheduler),
 				"--cert-dir="+dir.Path("pki", "scheduler"), "--v=1"),
 			Health: component.HTTP{URL: "https://" + loopback(c.Ports.Scheduler) + "/healthz", Insecure: true},
 		},
 		{
-			Name:   ControllerManager,
-			Binary: c.Bins.Kube(ControllerManager),
-			After:  []string{APIServer},
+			Name:         ControllerManager,
+			Binary:       c.Bins.Kube(ControllerManager),
+			AfterServing: []string{APIServer},
 			Args: append(clientKubeconfigs,
 				"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.Ports.ControllerManager),
 				"--cert-dir="+dir.Path("pki", "controller-manager"),
@@ -249,14 +252,18 @@ func ControlPlane(c Config, f *Files) []component.Spec {
 				// their podlet runs and turn NotReady (and get tainted) when it stops,
 				// as real nodes do.
 				"--controllers=*",
+				// The not-ready taints a node gets while its CNI config is not written
+				// yet go at the next monitor pass: every 2s rather than 5s.
+				"--node-monitor-period=2s",
 				"--service-account-private-key-file="+f.pki.SAKeyFile, "--root-ca-file="+f.pki.CAFile,
 				"--use-service-account-credentials=false", "--v=1"),
 			Health: component.HTTP{URL: "https://" + loopback(c.Ports.ControllerManager) + "/healthz", Insecure: true},
 		},
 		{
-			Name:   CCM,
-			Binary: c.Bins.Stratus["stratus-cloud-controller-manager"],
-			After:  []string{APIServer, Fakecloud},
+			Name:         CCM,
+			Binary:       c.Bins.Stratus["stratus-cloud-controller-manager"],
+			After:        []string{Fakecloud},
+			AfterServing: []string{APIServer},
 			Args: append(clientKubeconfigs,
 				"--cloud-provider=qcloud", "--cloud-config="+f.CloudConfig,
 				"--controllers=cloud-node,cloud-node-lifecycle,service,route",
@@ -280,7 +287,7 @@ func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 	conflist := filepath.Join(n.CNIConfDir(), "10-stratus.conflist")
 	return []component.Spec{
 		{
-			Name: n.Name + "/" + Podlet, Node: n.Name, Netns: n.Netns, Binary: c.Stratus, After: []string{APIServer},
+			Name: n.Name + "/" + Podlet, Node: n.Name, Netns: n.Netns, Binary: c.Stratus, AfterServing: []string{APIServer},
 			Args: []string{
 				"podlet", "--node-name=" + n.Name, "--node-ip=" + ip, "--kubeconfig=" + f.Kubeconfig,
 				"--cni-conf-dir=" + n.CNIConfDir(), "--cni-bin-dir=" + dir.CNIBinDir(), "--cni-cache-dir=" + n.CNICacheDir(),
@@ -290,7 +297,7 @@ func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 			Health: component.HTTP{URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(PodletHealthPort)) + "/healthz"},
 		},
 		{
-			Name: n.Name + "/" + CNIAgent, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Stratus["stratus-cni"], After: []string{APIServer},
+			Name: n.Name + "/" + CNIAgent, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Stratus["stratus-cni"], AfterServing: []string{APIServer},
 			Args: []string{
 				"agent", "--kubeconfig=" + f.Kubeconfig, "--node-name=" + n.Name,
 				"--cni-conf-dir=" + n.CNIConfDir(), "--data-dir=" + n.CNIDataDir(),
@@ -300,7 +307,7 @@ func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 			Health: component.File{Path: conflist},
 		},
 		{
-			Name: n.Name + "/" + KubeProxy, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Kube(KubeProxy), After: []string{APIServer},
+			Name: n.Name + "/" + KubeProxy, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Kube(KubeProxy), AfterServing: []string{APIServer},
 			Args: []string{
 				"--kubeconfig=" + f.Kubeconfig, "--proxy-mode=iptables", "--hostname-override=" + n.Name,
 				"--nodeport-addresses=" + ip + "/32", "--cluster-cidr=" + p.ClusterCIDR.String(),

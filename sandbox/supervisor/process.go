@@ -27,9 +27,12 @@ import (
 type proc struct {
 	spec component.Spec
 	dir  state.Dir
-	// healthy is closed the first time the probe passes.
+	// healthy is closed the first time the probe passes; serving the first time the
+	// Serving probe (or the health probe) passes.
 	healthy     chan struct{}
 	healthyOnce sync.Once
+	serving     chan struct{}
+	servingOnce sync.Once
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -42,7 +45,7 @@ type proc struct {
 }
 
 func newProc(spec component.Spec, dir state.Dir) *proc {
-	return &proc{spec: spec, dir: dir, healthy: make(chan struct{}), state: state.StateStarting}
+	return &proc{spec: spec, dir: dir, healthy: make(chan struct{}), serving: make(chan struct{}), state: state.StateStarting}
 }
 
 func (p *proc) status() state.ComponentStatus {
@@ -216,7 +219,22 @@ func (p *proc) probe(ctx context.Context) error {
 	return p.spec.Health.Check(ctx)
 }
 
-func (p *proc) markHealthy() { p.healthyOnce.Do(func() { close(p.healthy) }) }
+func (p *proc) markHealthy() {
+	p.markServing()
+	p.healthyOnce.Do(func() { close(p.healthy) })
+}
+
+func (p *proc) markServing() { p.servingOnce.Do(func() { close(p.serving) }) }
+
+// probeServing checks the Serving probe once.
+func (p *proc) probeServing(ctx context.Context) error {
+	if p.spec.Serving == nil {
+		return errors.New("no serving probe")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return p.spec.Serving.Check(ctx)
+}
 
 func (p *proc) isHealthy() bool {
 	select {

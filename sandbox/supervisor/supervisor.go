@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,8 +55,10 @@ func LoadConfig(dir state.Dir) (*Config, error) {
 // Defaults.
 const (
 	DefaultTimeout = 5 * time.Minute
-	// StopGrace is how long a component gets after SIGTERM; `down` must finish in 5 s.
-	StopGrace = 2 * time.Second
+	// StopGrace is how long a component gets after SIGTERM before SIGKILL. Nothing of a
+	// sandbox outlives `down`, so a graceful stop buys nothing but time, and `down` has
+	// 5 s for everything.
+	StopGrace = time.Second
 )
 
 // Supervisor runs one sandbox.
@@ -179,7 +182,7 @@ func (s *Supervisor) orchestrate(ctx context.Context, specs []component.Spec, cl
 		s.order = append(s.order, pr)
 	}
 	for _, pr := range s.order {
-		for _, d := range pr.spec.After {
+		for _, d := range append(slices.Clone(pr.spec.After), pr.spec.AfterServing...) {
 			if _, ok := s.procs[d]; !ok {
 				return fmt.Errorf("component %s comes after %s, which is not in the sandbox", pr.spec.Name, d)
 			}
@@ -266,6 +269,13 @@ func (s *Supervisor) supervise(ctx context.Context, pr *proc, fatalc chan<- erro
 			return
 		}
 	}
+	for _, d := range pr.spec.AfterServing {
+		select {
+		case <-s.procs[d].serving:
+		case <-ctx.Done():
+			return
+		}
+	}
 	backoff := time.Second
 	for {
 		started := time.Now()
@@ -286,7 +296,7 @@ func (s *Supervisor) supervise(ctx context.Context, pr *proc, fatalc chan<- erro
 			return
 		}
 		st := pr.status()
-		if !pr.isHealthy() && !s.isReady() {
+		if !pr.isHealthy() && !s.isReady() && s.depsHealthy(pr) {
 			fatalc <- s.exitError(pr, st.Detail)
 			return
 		}
@@ -320,6 +330,11 @@ func (s *Supervisor) probeLoop(ctx context.Context, pr *proc, started time.Time,
 		case <-time.After(interval):
 		}
 		err := pr.probe(ctx)
+		if err != nil && pr.spec.Serving != nil {
+			if pr.probeServing(ctx) == nil {
+				pr.markServing()
+			}
+		}
 		switch {
 		case err == nil:
 			fails = 0
@@ -338,6 +353,18 @@ func (s *Supervisor) probeLoop(ctx context.Context, pr *proc, started time.Time,
 			pr.set(state.StateStarting, err.Error())
 		}
 	}
+}
+
+// depsHealthy reports whether everything pr comes after is healthy: only then is an exit
+// before pr was healthy its own failure rather than impatience with a server still
+// starting.
+func (s *Supervisor) depsHealthy(pr *proc) bool {
+	for _, d := range append(slices.Clone(pr.spec.After), pr.spec.AfterServing...) {
+		if !s.procs[d].isHealthy() {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Supervisor) isReady() bool {

@@ -210,3 +210,30 @@ func TestComponentRunsInItsNamespace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, selfMnt, lines[1])
 }
+
+// TestAfterServing: a client starts once its server accepts connections; an exit while
+// the server is not healthy yet is a restart, not a failure of the sandbox.
+func TestAfterServing(t *testing.T) {
+	s, dir := testSupervisor(t, time.Minute)
+	serving, healthy := filepath.Join(dir, "serving"), filepath.Join(dir, "healthy")
+	started := filepath.Join(dir, "client-starts")
+	server := sh("server", fmt.Sprintf("sleep 0.2; touch %s; sleep 1.5; touch %s; exec sleep 300", serving, healthy))
+	server.Serving = component.File{Path: serving}
+	server.Health = component.File{Path: healthy}
+	// The client gives up while the server is not healthy, as a controller's
+	// WaitForAPIServer does; after a restart it finds the server healthy.
+	client := sh("client", fmt.Sprintf("echo x >> %s; test -e %s || exit 1; exec sleep 300", started, healthy))
+	client.AfterServing = []string{"server"}
+	client.Health = component.File{Path: healthy}
+	stop := run(t, s, []component.Spec{server, client}, ready)
+	defer stop()
+	waitPhase(t, s, state.PhaseReady)
+	b, err := os.ReadFile(started)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, strings.Count(string(b), "x"), 2, "the client started before the server was healthy, and again after")
+	for _, c := range s.snapshot().Components {
+		if c.Name == "client" {
+			assert.GreaterOrEqual(t, c.Restarts, 1)
+		}
+	}
+}
