@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt
+.PHONY: all build run sandbox sandbox-down test deps-run deps-test unit e2e bench bench-cloudapi bench-clb bench-ccm bench-cni fakecloud vet fmt
 
 all: build
 
@@ -38,6 +38,14 @@ run: deps-run fakecloud
 
 fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml
+
+# The local sandbox (root): a cluster of network-namespace nodes on fakecloud
+# (docs/sandbox.md). `stratus status` shows it.
+sandbox: deps-test
+	$(GO) run ./cmd/stratus up
+
+sandbox-down:
+	$(GO) run ./cmd/stratus down
 
 # Benchmarks print the figures the issues ask for (see test/bench/*/README.md).
 bench: bench-cloudapi bench-clb bench-ccm bench-cni

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,7 +97,14 @@ func cmdUp(args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := waitUp(dir, sup, os.Stdout)
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupt)
+	st, err := waitUp(dir, sup, os.Stdout, interrupt)
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintf(os.Stderr, "stratus up: interrupted; the sandbox keeps starting in the background: `stratus status%s` follows it, `stratus down%s` removes it\n", dirFlag(p), dirFlag(p))
+		return exitCode(130)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stratus up: %v\n", err)
 		rep, derr := teardown.Down(teardown.Options{Plan: p, KeepLogs: true})
@@ -115,10 +123,7 @@ func cmdUp(args []string) error {
 // saying what to do.
 func preflight(p *plan.Plan, lookup func(string) (string, error)) error {
 	dir := state.Dir(p.StateDir)
-	flag := ""
-	if p.StateDir != plan.DefaultStateDir {
-		flag = " --state-dir " + p.StateDir
-	}
+	flag := dirFlag(p)
 	if dir.Exists() {
 		if sup, err := state.ReadPidFile(dir.SupervisorPidFile()); err == nil && sup.Alive() {
 			return fmt.Errorf("a sandbox is already running in %s (supervisor pid %d): `stratus status%s` shows it, `stratus down%s` stops it", p.StateDir, sup.Pid, flag, flag)
@@ -165,6 +170,15 @@ func leftovers(p *plan.Plan) []string {
 	return out
 }
 
+var errInterrupted = errors.New("interrupted")
+
+func dirFlag(p *plan.Plan) string {
+	if p.StateDir != plan.DefaultStateDir {
+		return " --state-dir " + p.StateDir
+	}
+	return ""
+}
+
 // spawnSupervisor starts `stratus supervise` in a session of its own, so that it
 // outlives this command and the terminal.
 func spawnSupervisor(self string, dir state.Dir) (state.Proc, error) {
@@ -193,9 +207,14 @@ func spawnSupervisor(self string, dir state.Dir) (state.Proc, error) {
 
 // waitUp follows the status file until the sandbox is ready or failed, printing each
 // progress line once.
-func waitUp(dir state.Dir, sup state.Proc, out io.Writer) (*state.Status, error) {
+func waitUp(dir state.Dir, sup state.Proc, out io.Writer, interrupt <-chan os.Signal) (*state.Status, error) {
 	printed := 0
 	for {
+		select {
+		case <-interrupt:
+			return nil, errInterrupted
+		default:
+		}
 		var st state.Status
 		err := state.ReadJSON(dir.StatusFile(), &st)
 		if err == nil {
@@ -221,10 +240,7 @@ func waitUp(dir state.Dir, sup state.Proc, out io.Writer) (*state.Status, error)
 }
 
 func printReady(w io.Writer, p *plan.Plan, st *state.Status, took time.Duration) {
-	flag := ""
-	if p.StateDir != plan.DefaultStateDir {
-		flag = " --state-dir " + p.StateDir
-	}
+	flag := dirFlag(p)
 	node1 := p.Nodes[0]
 	fmt.Fprintf(w, `
 Stratus sandbox ready in %.1fs: %d nodes, VPC %s, pods %s.

@@ -72,7 +72,6 @@ type Supervisor struct {
 	mu     sync.Mutex
 	status state.Status
 	ready  bool
-	fatal  error
 
 	cancel context.CancelFunc
 	// readyLine says what "ready" meant, for the last progress line.
