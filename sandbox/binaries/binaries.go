@@ -141,7 +141,8 @@ func isModuleRoot(dir string) bool {
 }
 
 // SourceKey hashes what the Stratus binaries are built from: every non-test Go file of
-// the main module outside test/, go.mod, go.sum, and the identity of the go toolchain.
+// the main module outside test/, sandbox/ and cmd/stratus (which those binaries never
+// import), go.mod, go.sum, and the identity of the go toolchain.
 // Reading them takes milliseconds, far less than asking `go build` whether it is up to
 // date.
 func SourceKey(root string) (string, error) {
@@ -155,6 +156,11 @@ func SourceKey(root string) (string, error) {
 		if d.IsDir() {
 			name := d.Name()
 			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin" || name == "node_modules" || rel == "test") {
+				return filepath.SkipDir
+			}
+			// The sandbox itself (cmd/stratus, sandbox/) is built on top of these
+			// binaries and never imported by them: changing it rebuilds nothing.
+			if rel == "sandbox" || rel == filepath.Join("cmd", "stratus") || rel == "docs" {
 				return filepath.SkipDir
 			}
 			if path != root && isModuleFile(filepath.Join(path, "go.mod")) {

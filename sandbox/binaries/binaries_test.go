@@ -47,7 +47,9 @@ func TestSourceKey(t *testing.T) {
 	write(t, filepath.Join(root, "test", "e2e", "x.go"), "package e2e\n")
 	write(t, filepath.Join(root, "README.md"), "docs\n")
 	write(t, filepath.Join(root, "test", "kube", "go.mod"), "module other\n")
-	assert.Equal(t, k0, key(), "tests, test/ and docs are not what the binaries are built from")
+	write(t, filepath.Join(root, "sandbox", "plan", "plan.go"), "package plan\n")
+	write(t, filepath.Join(root, "cmd", "stratus", "main.go"), "package main\n")
+	assert.Equal(t, k0, key(), "tests, test/, docs and the sandbox itself are not what the binaries are built from")
 
 	write(t, filepath.Join(root, "cmd", "fakecloud", "main.go"), "package main\n\nfunc main() { println() }\n")
 	assert.NotEqual(t, k0, key(), "a source change is a new key")

@@ -214,6 +214,16 @@ func ControlPlane(c Config, f *Files) []component.Spec {
 				"--secure-port=" + strconv.Itoa(c.Ports.APIServer),
 				"--tls-cert-file=" + f.pki.CertFile, "--tls-private-key-file=" + f.pki.KeyFile,
 				"--token-auth-file=" + f.pki.TokenFile,
+				// No client certificates are issued, but with these CAs the apiserver
+				// publishes kube-system/extension-apiserver-authentication complete, which
+				// the delegated authentication of the scheduler and the controller
+				// managers reads (logging an error every few seconds while it is not).
+				"--client-ca-file=" + f.pki.CAFile,
+				"--requestheader-client-ca-file=" + f.pki.CAFile,
+				"--requestheader-allowed-names=front-proxy-client",
+				"--requestheader-username-headers=X-Remote-User",
+				"--requestheader-group-headers=X-Remote-Group",
+				"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 				"--service-account-key-file=" + f.pki.SAPubFile, "--service-account-signing-key-file=" + f.pki.SAKeyFile,
 				"--service-account-issuer=" + ServiceAccountIssuer,
 				"--service-cluster-ip-range=" + p.ServiceCIDR.String(),

@@ -119,9 +119,6 @@ func (p *Podlet) Run(ctx context.Context) error {
 		return fmt.Errorf("node %s: register: %w", n.Name, err)
 	}
 	klog.InfoS("Node registered", "node", n.Name, "ip", n.IP)
-	if err := renewLease(ctx, p.cfg.Client, n, p.cfg.Now()); err != nil {
-		klog.ErrorS(err, "Renewing the lease")
-	}
 	p.registered.Store(true)
 
 	p.adopt(ctx)
@@ -180,6 +177,15 @@ func (p *Podlet) heartbeat(ctx context.Context) {
 	defer tick.Stop()
 	probe := time.NewTicker(250 * time.Millisecond)
 	defer probe.Stop()
+	// The first Lease right away: kube-node-lease may not exist for a moment after the
+	// apiserver starts serving, so retry quickly rather than at the next heartbeat.
+	_ = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		err := renewLease(ctx, p.cfg.Client, n, p.cfg.Now())
+		if err != nil {
+			klog.V(2).InfoS("Creating the lease; retrying", "err", err)
+		}
+		return err == nil, nil
+	})
 	beat := func() {
 		ready := p.cfg.Network.Ready()
 		last = ready == nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -245,9 +246,13 @@ func TestNodeRegistrationAndHeartbeat(t *testing.T) {
 	assert.Equal(t, corev1.ConditionFalse, ready().Status, "not Ready without a CNI config")
 	assert.Contains(t, ready().Message, "NetworkPluginNotReady")
 
-	lease, err := e.client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, nodeName, metav1.GetOptions{})
-	require.NoError(t, err)
+	var lease *coordinationv1.Lease
+	require.Eventually(t, func() bool {
+		lease, err = e.client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, nodeName, metav1.GetOptions{})
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond, "the lease is created")
 	require.NotNil(t, lease.Spec.RenewTime)
+	assert.Equal(t, nodeName, *lease.Spec.HolderIdentity)
 	first := lease.Spec.RenewTime.Time
 
 	e.net.setReady(nil)
