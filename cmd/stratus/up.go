@@ -133,6 +133,12 @@ func preflight(p *plan.Plan, lookup func(string) (string, error)) error {
 	if left := leftovers(p); len(left) > 0 {
 		return fmt.Errorf("a previous sandbox of %s left %s behind: run `stratus down%s` first", p.StateDir, strings.Join(left, ", "), flag)
 	}
+	if dir.OnlyLogs() {
+		// What a failed `up` kept for the user; this run writes its own.
+		if err := os.RemoveAll(dir.LogDir()); err != nil {
+			return fmt.Errorf("remove the previous run's logs: %w", err)
+		}
+	}
 	if entries, err := os.ReadDir(p.StateDir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("state dir %s is not empty and holds no sandbox: pick another with --state-dir", p.StateDir)
 	}

@@ -49,9 +49,9 @@ type Podlet struct {
 	records records
 	queue   workqueue.TypedRateLimitingInterface[string]
 	lister  corelisters.PodLister
-	synced  cache.InformerSynced
 
 	registered atomic.Bool
+	synced     atomic.Bool
 
 	mu     sync.Mutex
 	local  map[string]*Sandbox // by pod UID
@@ -97,7 +97,7 @@ func (p *Podlet) Healthy() error {
 	if !p.registered.Load() {
 		return errors.New("node not registered yet")
 	}
-	if p.synced == nil || !p.synced() {
+	if !p.synced.Load() {
 		return errors.New("pod cache not synced yet")
 	}
 	return nil
@@ -139,11 +139,11 @@ func (p *Podlet) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	p.synced = inf.Informer().HasSynced
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), p.synced) {
+	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return ctx.Err()
 	}
+	p.synced.Store(true)
 	klog.InfoS("Serving pods", "node", n.Name)
 
 	var wg sync.WaitGroup

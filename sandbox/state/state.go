@@ -49,14 +49,24 @@ var Entries = []string{
 	"kubeconfig", "pids", "logs", "bin", "pki", "etcd", "fakecloud", "nodes",
 }
 
-// Exists reports whether the state dir holds anything a sandbox wrote.
+// Exists reports whether the state dir holds anything of a sandbox. The logs alone do
+// not count: a failed `up` cleans up and keeps them for the user to read.
 func (d Dir) Exists() bool {
-	for _, f := range []string{d.ConfigFile(), d.JournalFile(), d.SupervisorPidFile()} {
-		if _, err := os.Stat(f); err == nil {
+	for _, name := range Entries {
+		if name == filepath.Base(d.LogDir()) {
+			continue
+		}
+		if _, err := os.Stat(d.Path(name)); err == nil {
 			return true
 		}
 	}
 	return false
+}
+
+// OnlyLogs reports whether the state dir holds nothing but the logs of an earlier run.
+func (d Dir) OnlyLogs() bool {
+	entries, err := os.ReadDir(string(d))
+	return err == nil && len(entries) == 1 && entries[0].Name() == filepath.Base(d.LogDir())
 }
 
 // Resource kinds the journal records.

@@ -140,6 +140,16 @@ func (s *Supervisor) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for name, port := range map[string]string{
+		"fakecloud": loopback(ports.Fakecloud), "etcd": loopback(ports.EtcdClient), "etcd-peer": loopback(ports.EtcdPeer),
+		"kube-apiserver":          net.JoinHostPort(p.HostIP.String(), strconv.Itoa(ports.APIServer)),
+		"kube-scheduler":          loopback(ports.Scheduler),
+		"kube-controller-manager": loopback(ports.ControllerManager), "stratus-cloud-controller-manager": loopback(ports.CCM),
+	} {
+		if err := j.Record(state.Resource{Kind: state.KindPort, Name: name, Detail: port}); err != nil {
+			return err
+		}
+	}
 	if err := vpcnet.Build(p, j); err != nil {
 		return fmt.Errorf("build the VPC network: %w", err)
 	}
@@ -516,3 +526,5 @@ func clientFor(kubeconfig string) (kubernetes.Interface, error) {
 
 // ClientFor builds a client from the sandbox's kubeconfig, never through a proxy.
 func ClientFor(kubeconfig string) (kubernetes.Interface, error) { return clientFor(kubeconfig) }
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -92,6 +92,7 @@ func Down(opts Options) (Report, error) {
 	// our namespaces (a child the supervisor did not record, a plugin mid-ADD).
 	procs := recordedProcs(dir)
 	procs = append(procs, procsInNamespaces(namespaces(p, journal))...)
+	procs = append(procs, procsOfStateDir(p.StateDir)...)
 	procs = dedupe(procs)
 	rep.Processes += stopAll(procs, opts.ProcessGrace)
 
@@ -234,6 +235,49 @@ func procsInNamespaces(names []string) []state.Proc {
 		}
 		var st unix.Stat_t
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil || !inodes[st.Ino] {
+			continue
+		}
+		if pr, err := state.ProcOf(pid); err == nil {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// sandboxPrograms are the programs a sandbox runs from outside its state dir; one of
+// them whose arguments name the state dir is the sandbox's.
+var sandboxPrograms = map[string]bool{
+	"etcd": true, "kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "kube-proxy": true,
+}
+
+// procsOfStateDir finds the sandbox's processes on the host that no pidfile names any
+// more (a state dir half removed by hand): those running a binary from the state dir's
+// bin/, and the sandbox's programs started with the state dir in their arguments. A
+// process that merely mentions the state dir (an editor on a log) is left alone.
+func procsOfStateDir(stateDir string) []state.Proc {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	bin := filepath.Join(filepath.Clean(stateDir), "bin") + "/"
+	self := os.Getpid()
+	var out []state.Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil {
+			continue
+		}
+		exe = strings.TrimSuffix(exe, " (deleted)")
+		ours := strings.HasPrefix(exe, bin)
+		if !ours && sandboxPrograms[filepath.Base(exe)] {
+			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			ours = err == nil && strings.Contains(string(cmdline), filepath.Clean(stateDir)+"/")
+		}
+		if !ours {
 			continue
 		}
 		if pr, err := state.ProcOf(pid); err == nil {

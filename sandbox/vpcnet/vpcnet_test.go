@@ -162,7 +162,23 @@ func TestBuildAndTeardown(t *testing.T) {
 	// a mount and a loop device under the state dir.
 	sleeper := exec.Command("ip", "netns", "exec", p.Nodes[0].Netns, "sleep", "300")
 	require.NoError(t, sleeper.Start())
-	go func() { _ = sleeper.Wait() }()
+	sleeperDone := waitIn(sleeper)
+	// A process on the host running a binary of the state dir, its pidfile lost.
+	sleepBin := dir.Path("bin", "sleep")
+	require.NoError(t, os.MkdirAll(filepath.Dir(sleepBin), 0o755))
+	sleepSrc, err := exec.LookPath("sleep")
+	require.NoError(t, err)
+	b, err := os.ReadFile(sleepSrc)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(sleepBin, b, 0o755))
+	hostSleeper := exec.Command(sleepBin, "300")
+	require.NoError(t, hostSleeper.Start())
+	hostSleeperDone := waitIn(hostSleeper)
+	// And one that only mentions the state dir: not the sandbox's, it stays.
+	bystander := exec.Command("sh", "-c", "sleep 300", p.StateDir+"/logs/x.log")
+	require.NoError(t, bystander.Start())
+	bystanderDone := waitIn(bystander)
+	defer func() { _ = bystander.Process.Kill(); <-bystanderDone }()
 	mnt := dir.Path("nodes", "node-1", "volume")
 	require.NoError(t, os.MkdirAll(mnt, 0o755))
 	require.NoError(t, exec.Command("mount", "-t", "tmpfs", "tmpfs", mnt).Run())
@@ -198,7 +214,11 @@ func TestBuildAndTeardown(t *testing.T) {
 	_, err = netlink.LinkByName(p.HostLink)
 	assert.Error(t, err, "the host link went with the router")
 	assert.NoError(t, vpcnet.CheckHost(p), "no host route of the sandbox is left")
-	assert.Eventually(t, func() bool { return sleeper.ProcessState != nil }, 10*time.Second, 20*time.Millisecond)
+	assert.Eventually(t, func() bool { return closed(sleeperDone) }, 10*time.Second, 20*time.Millisecond)
+	assert.Eventually(t, func() bool { return closed(hostSleeperDone) }, 10*time.Second, 20*time.Millisecond,
+		"a process running the state dir's binary is stopped")
+	assert.False(t, closed(bystanderDone), "a process that only names the state dir is left alone")
+	assert.GreaterOrEqual(t, rep.Processes, 2)
 	_, err = os.Stat(p.StateDir)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 
@@ -223,4 +243,19 @@ func TestTeardownLeavesOtherFilesAlone(t *testing.T) {
 	assert.Equal(t, "mine", string(b))
 	_, err = os.Stat(state.Dir(dir).ConfigFile())
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func waitIn(cmd *exec.Cmd) chan struct{} {
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	return done
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
