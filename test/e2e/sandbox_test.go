@@ -554,3 +554,38 @@ func TestSandboxDownAfterSupervisorCrash(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, again, "nothing to clean up")
 }
+
+// TestSandboxFailedUpCleansUp: a start-up that fails (kube-apiserver's port taken) says
+// why in one line, removes everything it made and keeps the logs; the next `up` is not
+// blocked by them.
+func TestSandboxFailedUpCleansUp(t *testing.T) {
+	s := newSandbox(t, 1)
+	p := s.plan
+	busy, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	before := takeSnapshot(t, p.StateDir)
+
+	out, code := s.stratus(append(append([]string{"up"}, s.flags()...), append(s.args, "--apiserver-port", fmt.Sprint(port))...)...)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, fmt.Sprintf("stratus up: port %d on %s is in use: pick another with --apiserver-port, or free it\n", port, p.HostIP))
+	assert.Contains(t, out, "stratus up: cleaned up (")
+	after := takeSnapshot(t, p.StateDir)
+	assert.Empty(t, ours(after, s.marks())["netns"], "no namespace left")
+	assert.Empty(t, ours(after, s.marks())["links"], "no host link left")
+	assert.Empty(t, ours(after, s.marks())["routes"], "no host route left")
+	assert.Empty(t, after["processes"], "no process left")
+	for kind := range before {
+		for item := range after[kind] {
+			if !before[kind][item] && (kind == "chains") {
+				t.Errorf("a host iptables %s appeared: %s", kind, item)
+			}
+		}
+	}
+	assert.FileExists(t, state.Dir(p.StateDir).LogFile("supervisor"), "the logs are kept")
+
+	busy.Close()
+	out, _ = s.up()
+	assert.Contains(t, out, "Stratus sandbox ready", "the kept logs do not block the next up")
+}
