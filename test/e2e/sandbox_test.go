@@ -92,6 +92,11 @@ func newSandbox(t *testing.T, nodes int) *sandbox {
 		}
 	}
 	require.NotNil(t, s.plan, "no free address range for the sandbox")
+	// A run of this test killed outright (go test -timeout) left its namespaces under the
+	// same prefix, and ArtifactsDir has removed its journal since: down sweeps by prefix.
+	if out, code := s.stratus(append([]string{"down"}, s.flags()...)...); code != 0 {
+		t.Fatalf("sweep what an earlier run left: stratus down: exit %d: %s", code, out)
+	}
 	t.Cleanup(func() {
 		args := append([]string{"down"}, s.flags()...)
 		if t.Failed() {
