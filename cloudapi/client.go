@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -116,9 +117,12 @@ func New(cfg Config) (*Client, error) {
 // Region is the region every request is sent to.
 func (c *Client) Region() string { return c.cfg.Region }
 
-// Idempotent is implemented by create requests that carry a ClientToken. Invoke fills an
-// empty token once, before the first attempt, so every retry of the call (and a caller
-// that re-sends the same request value after a failure) creates at most one resource.
+// Idempotent is implemented by create requests that carry a ClientToken (through a
+// pointer receiver). Invoke gives a request with an empty token a fresh one, once per call:
+// every retry of that call carries the same token, so the call creates at most one
+// resource. The token is set on a copy: the caller's request value is never written to,
+// so reusing it for a second, intended create gets a new token. A caller that wants two
+// calls to be one create (a retry across a restart) sets ClientToken itself.
 type Idempotent interface {
 	ClientTokenField() *string
 }
@@ -151,10 +155,28 @@ func (c *Client) buildStack(s *middleware.Stack, op Operation, out any) error {
 func clientTokenMiddleware(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 	if idem, ok := in.Parameters.(Idempotent); ok {
 		if tok := idem.ClientTokenField(); tok != nil && *tok == "" {
-			*tok = uuid.NewString()
+			cp, ok := shallowCopy(in.Parameters).(Idempotent)
+			if !ok {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("ClientToken: cannot copy request %T", in.Parameters)
+			}
+			*cp.ClientTokenField() = uuid.NewString()
+			in.Parameters = cp
 		}
 	}
 	return next.HandleInitialize(ctx, in)
+}
+
+// shallowCopy returns a pointer to a copy of the struct p points to, or nil when p is not
+// a non-nil pointer to a struct. The token is a top-level string, so a shallow copy is
+// enough to set it without touching the caller's value.
+func shallowCopy(p any) any {
+	v := reflect.ValueOf(p)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	return cp.Interface()
 }
 
 type payloadKey struct{}
@@ -229,6 +251,7 @@ func (c *Client) retry(op Operation) func(context.Context, middleware.FinalizeIn
 		if !ok {
 			return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("%s: unexpected transport request %T", op.Action, in.Request)
 		}
+		var prev error // the previous attempt's failure
 		for attempt := 1; ; attempt++ {
 			req := base.Clone()
 			if err := req.RewindStream(); err != nil {
@@ -238,6 +261,13 @@ func (c *Client) retry(op Operation) func(context.Context, middleware.FinalizeIn
 			actx = middleware.WithStackValue(actx, attemptKey{}, attempt)
 			out, md, err := next.HandleFinalize(actx, middleware.FinalizeInput{Request: req})
 			cancel()
+			if err != nil && prev != nil && (errors.Is(err, errLocalRateLimit) || ctx.Err() != nil) {
+				// The caller's deadline ended the retries, in the client's own rate limit
+				// or during the attempt: the cloud's last answer is the error worth
+				// reporting, with why there was no other try.
+				return out, md, fmt.Errorf("%w (gave up at attempt %d: %w)", prev, attempt, err)
+			}
+			prev = err
 			// An attempt that hit its own timeout (not the caller's) is worth another try.
 			again := retryable(err) || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil)
 			if err == nil || !again || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
@@ -269,11 +299,14 @@ func (c *Client) limiter(action string) *rate.Limiter {
 	return l
 }
 
+// errLocalRateLimit marks a call the client's own per-action budget did not let through.
+var errLocalRateLimit = errors.New("client-side rate limit")
+
 func (c *Client) rateLimit(op Operation) func(context.Context, middleware.FinalizeInput, middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 	return func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		if c.cfg.RateLimit > 0 {
 			if err := c.limiter(op.Action).Wait(ctx); err != nil {
-				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("%s: client-side rate limit: %w", op.Action, err)
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("%s: %w: %w", op.Action, errLocalRateLimit, err)
 			}
 		}
 		return next.HandleFinalize(ctx, in)

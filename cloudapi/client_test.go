@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -33,17 +34,29 @@ type seen struct {
 	host      string
 }
 
+// recorded is what a scripted server saw, safe to read while a cancelled attempt is
+// still being served.
+type recorded struct {
+	mu  sync.Mutex
+	got []seen
+}
+
+func (r *recorded) all() []seen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
 // scripted answers each attempt with the next canned envelope and records what it got.
-func scripted(t *testing.T, answers ...string) (*httptest.Server, *[]seen) {
+func scripted(t *testing.T, answers ...string) (*httptest.Server, *recorded) {
 	t.Helper()
-	var mu sync.Mutex
-	var got []seen
+	rec := &recorded{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, seen{body: b, timestamp: r.Header.Get("X-TC-Timestamp"), authz: r.Header.Get("Authorization"), headers: r.Header.Clone(), host: r.Host})
-		n := len(got)
-		mu.Unlock()
+		rec.mu.Lock()
+		rec.got = append(rec.got, seen{body: b, timestamp: r.Header.Get("X-TC-Timestamp"), authz: r.Header.Get("Authorization"), headers: r.Header.Clone(), host: r.Host})
+		n := len(rec.got)
+		rec.mu.Unlock()
 		a := answers[min(n, len(answers))-1]
 		if a == "hangup" {
 			hj, _ := w.(http.Hijacker)
@@ -54,7 +67,7 @@ func scripted(t *testing.T, answers ...string) (*httptest.Server, *[]seen) {
 		_, _ = io.WriteString(w, a)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, &got
+	return srv, rec
 }
 
 func testClient(t *testing.T, endpoint string, mut func(*Config)) *Client {
@@ -88,13 +101,18 @@ func TestRetriesKeepClientTokenAndResign(t *testing.T) {
 	require.NoError(t, c.Invoke(context.Background(), opCreate, in, &out))
 	assert.Equal(t, "x-1", out.Id)
 	assert.Equal(t, "r3", out.RequestId)
-	require.Len(t, *got, 3)
-	require.NotEmpty(t, in.ClientToken, "an empty ClientToken is filled")
+	require.Len(t, got.all(), 3)
+	assert.Empty(t, in.ClientToken, "the caller's request is not written to")
 	stamps := map[string]bool{}
-	for i, s := range *got {
+	var token string
+	for i, s := range got.all() {
 		var body createReq
 		require.NoError(t, json.Unmarshal(s.body, &body))
-		assert.Equal(t, in.ClientToken, body.ClientToken, "attempt %d carries the same token", i+1)
+		if i == 0 {
+			token = body.ClientToken
+			require.NotEmpty(t, token, "an empty ClientToken is filled")
+		}
+		assert.Equal(t, token, body.ClientToken, "attempt %d carries the same token", i+1)
 		stamps[s.timestamp] = true
 		// Each attempt is correctly signed for its own timestamp.
 		ts, _ := strconv.ParseInt(s.timestamp, 10, 64)
@@ -108,6 +126,70 @@ func TestRetriesKeepClientTokenAndResign(t *testing.T) {
 	assert.Len(t, stamps, 3, "every attempt is signed with a fresh timestamp")
 }
 
+// TestClientTokenIsPerCall pins the ClientToken contract: one token per call, set on a
+// copy, so that a request value reused for a second create makes a second resource, and
+// a token the caller chose is sent unchanged.
+func TestClientTokenIsPerCall(t *testing.T) {
+	ok := `{"Response":{"RequestId":"r"}}`
+	tokens := func(got []seen) []string {
+		var out []string
+		for _, s := range got {
+			var body createReq
+			require.NoError(t, json.Unmarshal(s.body, &body))
+			out = append(out, body.ClientToken)
+		}
+		return out
+	}
+	t.Run("reused request gets a new token per call", func(t *testing.T) {
+		srv, got := scripted(t, ok)
+		c := testClient(t, srv.URL, nil)
+		in := &createReq{Name: "a"}
+		require.NoError(t, c.Invoke(context.Background(), opCreate, in, nil))
+		require.NoError(t, c.Invoke(context.Background(), opCreate, in, nil))
+		assert.Equal(t, &createReq{Name: "a"}, in, "the request value is untouched")
+		tok := tokens(got.all())
+		require.Len(t, tok, 2)
+		assert.NotEmpty(t, tok[0])
+		assert.NotEmpty(t, tok[1])
+		assert.NotEqual(t, tok[0], tok[1], "a second, intended create is a new resource")
+	})
+	t.Run("caller's token is sent unchanged", func(t *testing.T) {
+		srv, got := scripted(t, ok)
+		c := testClient(t, srv.URL, nil)
+		in := &createReq{Name: "a", ClientToken: "deploy-42"}
+		require.NoError(t, c.Invoke(context.Background(), opCreate, in, nil))
+		require.NoError(t, c.Invoke(context.Background(), opCreate, in, nil))
+		assert.Equal(t, []string{"deploy-42", "deploy-42"}, tokens(got.all()))
+		assert.Equal(t, "deploy-42", in.ClientToken)
+	})
+	t.Run("concurrent calls share one request value", func(t *testing.T) {
+		// Run with -race: a middleware writing into the caller's value is a data race here.
+		srv, got := scripted(t, ok)
+		c := testClient(t, srv.URL, func(cfg *Config) { cfg.RateLimit = -1 })
+		in := &createReq{Name: "a"}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() { assert.NoError(t, c.Invoke(context.Background(), opCreate, in, nil)) })
+		}
+		wg.Wait()
+		tok := tokens(got.all())
+		require.Len(t, tok, 8)
+		distinct := map[string]bool{}
+		for _, s := range tok {
+			distinct[s] = true
+		}
+		assert.Len(t, distinct, 8, "every call has its own token")
+		assert.Empty(t, in.ClientToken)
+	})
+	t.Run("request without a token field gets none", func(t *testing.T) {
+		srv, got := scripted(t, ok)
+		c := testClient(t, srv.URL, nil)
+		require.NoError(t, c.Invoke(context.Background(), opCreate, &struct{ Name string }{Name: "a"}, nil))
+		require.Len(t, got.all(), 1)
+		assert.JSONEq(t, `{"Name":"a"}`, string(got.all()[0].body))
+	})
+}
+
 func TestNonRetryableAndExhaustedErrors(t *testing.T) {
 	srv, got := scripted(t, `{"Response":{"Error":{"Code":"InvalidParameterValue.Duplicate","Message":"dup"},"RequestId":"r"}}`)
 	c := testClient(t, srv.URL, nil)
@@ -116,7 +198,7 @@ func TestNonRetryableAndExhaustedErrors(t *testing.T) {
 	assert.True(t, HasCode(err, CodeInvalidParameterValue))
 	assert.True(t, IsInvalidInput(err))
 	assert.False(t, IsThrottled(err))
-	assert.Len(t, *got, 1)
+	assert.Len(t, got.all(), 1)
 
 	srv2, got2 := scripted(t, `{"Response":{"Error":{"Code":"InternalError","Message":"boom"},"RequestId":"r"}}`)
 	c2 := testClient(t, srv2.URL, func(cfg *Config) { cfg.MaxAttempts = 3 })
@@ -124,7 +206,7 @@ func TestNonRetryableAndExhaustedErrors(t *testing.T) {
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "InternalError", ae.Code)
-	assert.Len(t, *got2, 3)
+	assert.Len(t, got2.all(), 3)
 }
 
 func TestNotAnEnvelopeIsATransportError(t *testing.T) {
@@ -133,7 +215,7 @@ func TestNotAnEnvelopeIsATransportError(t *testing.T) {
 	err := c.Invoke(context.Background(), opCreate, &createReq{}, nil)
 	var te *TransportError
 	require.ErrorAs(t, err, &te)
-	assert.Len(t, *got, 2, "transport errors are retried")
+	assert.Len(t, got.all(), 2, "transport errors are retried")
 }
 
 func TestDeadlineStopsRetries(t *testing.T) {
@@ -148,7 +230,7 @@ func TestDeadlineStopsRetries(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, IsThrottled(err), "the last API error is kept: %v", err)
 	// 300ms of 20-50ms backoffs allows a handful of attempts, never the 1000 configured.
-	assert.Less(t, len(*got), 30)
+	assert.Less(t, len(got.all()), 30)
 }
 
 func TestHooksSeeEveryAttempt(t *testing.T) {

@@ -36,12 +36,13 @@ type Config struct {
 	// RateLimits overrides it per action.
 	RateLimit  float64
 	RateLimits map[string]float64
-	// Delays of the state machines; overrides the seed's when non-nil.
-	Delays *api.Delays
+	// Delays of the built-in services' state machines; overrides the seed's delay
+	// sections when non-nil. Modules built by the caller take theirs as options.
+	Delays *Delays
 	// Clock replaces time.Now (tests).
 	Clock func() time.Time
 	// Modules replaces the built-in services (cvm, vpc, clb, cbs); nil keeps them.
-	Modules []func(w *api.World) api.Module
+	Modules []api.NewModule
 	// DataPlane, when set (and Modules is nil), turns on the built-in services' data planes.
 	DataPlane *DataPlane
 }
@@ -103,12 +104,6 @@ func New(cfg Config) (*Cloud, error) {
 	for i, z := range seed.Zones {
 		w.Zones = append(w.Zones, api.Zone{Name: z, ID: fmt.Sprint(100001 + i), State: "AVAILABLE"})
 	}
-	switch {
-	case cfg.Delays != nil:
-		w.Delays = *cfg.Delays
-	case seed.Delays != nil:
-		w.Delays = *seed.Delays
-	}
 	c := &Cloud{
 		world:    w,
 		seed:     seed,
@@ -125,18 +120,18 @@ func New(cfg Config) (*Cloud, error) {
 	if len(c.creds) == 0 {
 		c.creds[DefaultSecretID] = DefaultSecretKey
 	}
-	mods := modules
-	switch {
-	case cfg.Modules != nil:
-		mods = cfg.Modules
-	case cfg.DataPlane != nil:
+	mods := cfg.Modules
+	if mods == nil {
 		var err error
-		if mods, err = dataPlaneModules(cfg.DataDir, *cfg.DataPlane); err != nil {
+		if mods, err = builtinModules(cfg, seed); err != nil {
 			return nil, err
 		}
 	}
 	for _, newModule := range mods {
-		m := newModule(w)
+		m, err := newModule(w)
+		if err != nil {
+			return nil, fmt.Errorf("build service module: %w", err)
+		}
 		svc := m.API()
 		if _, dup := c.services[svc.Name]; dup {
 			return nil, fmt.Errorf("service %s registered twice", svc.Name)
@@ -191,6 +186,11 @@ func (c *Cloud) importSeedIfEmpty() error {
 			if err := m.Seed(tx, c.seed); err != nil {
 				return fmt.Errorf("seed %s: %w", m.API().Name, err)
 			}
+		}
+		// Every section belongs to a service: one that none read is a typo or a section
+		// for a service this cloud does not run.
+		if unread := c.seed.Unread(); len(unread) > 0 {
+			return fmt.Errorf("seed: no service reads the sections %v", unread)
 		}
 		return nil
 	})

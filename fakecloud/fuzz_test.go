@@ -27,7 +27,7 @@ func FuzzRequestDecoder(f *testing.F) {
 	f.Add("Incr", []byte(`{"Name":"a","By":1}{"Name":"b","By":1}`))
 	f.Add("Incr", []byte("\xff\xfe"))
 
-	cloud, err := New(Config{RateLimit: -1, Modules: []func(*api.World) api.Module{newCounterModule}})
+	cloud, err := New(Config{RateLimit: -1, Modules: []api.NewModule{newCounterModule}})
 	if err != nil {
 		f.Fatal(err)
 	}

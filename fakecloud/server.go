@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -26,8 +27,10 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 )
 
-// maxBody bounds a request body; the real API refuses bodies over 10 MiB as well.
-const maxBody = 10 << 20
+// MaxBody bounds a request body: the API refuses a TC3-signed POST over 10 MB. fakecloud
+// refuses it before buffering it whole, whatever Content-Length says (or when it is
+// absent), so a huge or endless body costs at most MaxBody of memory.
+const MaxBody = 10 << 20
 
 // maxSkew is how far a request's X-TC-Timestamp may be from the server clock.
 const maxSkew = 5 * time.Minute
@@ -48,7 +51,7 @@ func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqID := uuid.NewString()
-	out, action, err := c.handle(r, reqID)
+	out, action, err := c.handle(w, r, reqID)
 	writeEnvelope(w, reqID, out, err)
 	if err != nil {
 		e := api.AsError(err)
@@ -58,15 +61,15 @@ func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (c *Cloud) handle(r *http.Request, reqID string) (any, string, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, "", api.Errorf(cloudapi.CodeInvalidParameter, "read request body: %v", err)
-	}
-	if len(body) > maxBody {
-		return nil, "", api.Errorf(cloudapi.CodeInvalidParameter, "request body is larger than %d bytes", maxBody)
-	}
+func (c *Cloud) handle(w http.ResponseWriter, r *http.Request, reqID string) (any, string, error) {
 	action := r.Header.Get("X-TC-Action")
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return nil, action, err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, action, err
+	}
 	if action == "" {
 		return nil, "", api.MissingParameter("X-TC-Action")
 	}
@@ -115,6 +118,46 @@ func (c *Cloud) handle(r *http.Request, reqID string) (any, string, error) {
 		Now:       c.world.Now(),
 	})
 	return out, action, err
+}
+
+// checkContentType accepts what the API's JSON style takes: application/json, optionally
+// with charset=utf-8. The form-encoded and multipart styles of the real API are not
+// served here, and anything else is not the protocol.
+func checkContentType(ct string) error {
+	if ct == "" {
+		return api.Errorf(cloudapi.CodeInvalidParameter, "the request has no Content-Type; the API takes application/json")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return api.Errorf(cloudapi.CodeInvalidParameter, "Content-Type %q is not supported; the API takes application/json", ct)
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return api.Errorf(cloudapi.CodeInvalidParameter, "Content-Type %q: only charset=utf-8 is supported", ct)
+		}
+	}
+	return nil
+}
+
+// readBody reads at most MaxBody bytes: a declared length over it is refused before
+// reading anything, and a body that is longer than declared, or has no declared length,
+// is cut off at the limit (http.MaxBytesReader also closes the connection after the
+// answer, so the rest is never read).
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	tooLarge := api.Errorf(cloudapi.CodeInvalidParameter, "request body is larger than %d bytes (10 MiB), the API's limit", MaxBody)
+	if r.ContentLength > MaxBody {
+		w.Header().Set("Connection", "close")
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil:
+		return nil, api.Errorf(cloudapi.CodeInvalidParameter, "read request body: %v", err)
+	}
+	return body, nil
 }
 
 // authenticate checks the TC3 signature and returns the caller's secret id and the service

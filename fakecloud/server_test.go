@@ -1,10 +1,13 @@
 package fakecloud
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
+	"github.com/stratus-cloud/stratus/cloudapi/tc3"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
@@ -48,8 +52,8 @@ type listResponse struct {
 	RequestId  string    `json:"RequestId"`
 }
 
-func newCounterModule(w *api.World) api.Module {
-	return &counterModule{w: w, table: store.Register[counter](w.Store, "counters")}
+func newCounterModule(w *api.World) (api.Module, error) {
+	return &counterModule{w: w, table: store.Register[counter](w.Store, "counters")}, nil
 }
 
 func (m *counterModule) Seed(tx *store.Tx, _ *api.Seed) error {
@@ -111,7 +115,7 @@ var (
 
 func newTestCloud(t *testing.T, cfg Config) (*Cloud, *httptest.Server) {
 	t.Helper()
-	cfg.Modules = []func(*api.World) api.Module{newCounterModule}
+	cfg.Modules = []api.NewModule{newCounterModule}
 	c, err := New(cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)
@@ -298,4 +302,90 @@ func TestTransportErrorsAreRetriedAndTyped(t *testing.T) {
 	err := cl.Invoke(context.Background(), opIncr, &incrRequest{Name: ptr("a"), By: 1}, nil)
 	var te *cloudapi.TransportError
 	require.ErrorAs(t, err, &te)
+}
+
+// signedPost sends body as a correctly signed call of action with Content-Type ct (the
+// signature covers ct), and returns the envelope's error code ("" on success).
+func signedPost(t *testing.T, c *Cloud, srv *httptest.Server, action, ct string, body []byte) string {
+	t.Helper()
+	id, key := c.Credentials()
+	now := time.Now()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(body))
+	require.NoError(t, err)
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	req.Header.Set("X-TC-Action", action)
+	req.Header.Set("X-TC-Version", "2020-01-01")
+	req.Header.Set("X-TC-Region", c.Region())
+	req.Header.Set("X-TC-Timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("Authorization", tc3.Authorization(id, key, tc3.Request{
+		Method: "POST", ContentType: ct, Host: req.Host, Payload: body, Service: "test", Timestamp: now,
+	}))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var env struct {
+		Response struct {
+			Error     *struct{ Code, Message string }
+			RequestId string
+		}
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+	require.NotEmpty(t, env.Response.RequestId)
+	if env.Response.Error == nil {
+		return ""
+	}
+	return env.Response.Error.Code
+}
+
+func TestContentTypeIsJSONOnly(t *testing.T) {
+	c, srv := newTestCloud(t, Config{RateLimit: -1})
+	body := []byte(`{"Name":"ct","By":1}`)
+	cases := []struct {
+		ct, code string
+	}{
+		{"application/json", ""},
+		{"application/json; charset=utf-8", ""},
+		{"application/json; charset=UTF-8", ""},
+		{"", cloudapi.CodeInvalidParameter},
+		{"text/plain", cloudapi.CodeInvalidParameter},
+		{"application/x-www-form-urlencoded", cloudapi.CodeInvalidParameter},
+		{"multipart/form-data; boundary=x", cloudapi.CodeInvalidParameter},
+		{"application/json; charset=latin1", cloudapi.CodeInvalidParameter},
+		{"application/jsonx", cloudapi.CodeInvalidParameter},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%q", tc.ct), func(t *testing.T) {
+			assert.Equal(t, tc.code, signedPost(t, c, srv, "Incr", tc.ct, body))
+		})
+	}
+	var list listResponse
+	require.NoError(t, newClient(t, c, srv, nil).Invoke(context.Background(), opList, &listRequest{}, &list))
+	for _, ctr := range list.Counters {
+		if ctr.Name == "ct" {
+			assert.Equal(t, 3, ctr.Value, "only the three accepted calls counted")
+		}
+	}
+}
+
+func TestStrictBodiesChangeNothing(t *testing.T) {
+	c, srv := newTestCloud(t, Config{RateLimit: -1})
+	cases := []struct {
+		name, body, code string
+	}{
+		{"wrong case", `{"name":"s","By":1}`, cloudapi.CodeUnknownParameter},
+		{"duplicate key", `{"Name":"s","By":1,"By":2}`, cloudapi.CodeInvalidParameter},
+		{"trailing data", `{"Name":"s","By":1} {}`, cloudapi.CodeInvalidParameter},
+		{"invalid UTF-8", "{\"Name\":\"s\xff\",\"By\":1}", cloudapi.CodeInvalidParameter},
+		{"over 10 MiB", `{"Name":"s","By":1,"Pad":"` + strings.Repeat("a", MaxBody) + `"}`, cloudapi.CodeInvalidParameter},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.code, signedPost(t, c, srv, "Incr", "application/json", []byte(tc.body)))
+		})
+	}
+	_, found := c.World().Store.Dump()["counters"]["s"]
+	assert.False(t, found, "a refused request must not change state")
 }

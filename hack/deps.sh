@@ -22,11 +22,15 @@ test_deps=(
   "nft nftables"
   "/usr/lib/cni/bridge containernetworking-plugins"
   "mkfs.ext4 e2fsprogs"
+  "mkfs.xfs xfsprogs"
+  "mount mount"
   "losetup util-linux"
   "flock util-linux"
   "modprobe kmod"
   "pgrep procps"
   "/etc/ssl/certs/ca-certificates.crt ca-certificates"
+  "buildah buildah"
+  "mmdebstrap mmdebstrap"
 )
 case "$want" in
   run) deps=("${common[@]}") ;;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kube-proxy from the test/kube module (k8s.io/kubernetes at the
+# Builds kube-apiserver, kube-proxy, kube-scheduler, kube-controller-manager and kubectl
+# from the test/kube module (k8s.io/kubernetes at the
 # version its go.mod pins) once per version, into a cache directory outside the checkout,
 # and prints that directory on stdout. CI clones afresh each run, but the cache survives on
 # the same machine, so only the first run pays for the cold build (about 9 minutes on 2 cores).
@@ -14,7 +15,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kube_mod="$root/test/kube"
-binaries=(kube-apiserver kube-proxy kube-scheduler kube-controller-manager)
+binaries=(kube-apiserver kube-proxy kube-scheduler kube-controller-manager kubectl)
 
 print_only=false
 case "${1:-}" in
@@ -65,14 +66,18 @@ if ! complete; then
     minor=${version#v*.}; minor=${minor%%.*}
     pkg=k8s.io/component-base/version
     ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-    echo "kube-binaries.sh: building ${binaries[*]} $version into $dir (cold: ~9 min on an idle 2-core machine, much longer under load)" >&2
+    # Only what is missing: a cache from before a binary was added keeps the others.
+    pkgs=() built=()
+    for b in "${binaries[@]}"; do
+      [ -x "$dir/$b" ] && continue
+      pkgs+=("./cmd/$b") built+=("$b")
+    done
+    echo "kube-binaries.sh: building ${built[*]} $version into $dir (cold: ~9 min on an idle 2-core machine, much longer under load)" >&2
     start=$(date +%s)
-    pkgs=()
-    for b in "${binaries[@]}"; do pkgs+=("./cmd/$b"); done
     (cd "$kube_mod" && go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}")
     # Rename is atomic within one filesystem, so a reader never sees a half-written binary
     # and an interrupted build leaves nothing behind under the final names.
-    for b in "${binaries[@]}"; do
+    for b in "${built[@]}"; do
       mv -f "$tmp/$b" "$dir/$b"
     done
     echo "kube-binaries.sh: built in $(( $(date +%s) - start ))s" >&2

@@ -13,21 +13,23 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/cloudapi/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
+	fccbs "github.com/stratus-cloud/stratus/fakecloud/cbs"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 // newCloud is an in-process fakecloud with one subnet and two instances in zone 1, and a
 // CBS client on it that counts its calls.
-func newCloud(t *testing.T, delays api.Delays) (*fakecloud.Cloud, *cbs.Client, *cloudapi.CallCounter) {
+func newCloud(t *testing.T, delays fccbs.Delays) (*fakecloud.Cloud, *cbs.Client, *cloudapi.CallCounter) {
 	t.Helper()
 	seed := fakecloud.DefaultSeed()
-	seed.VPCs = []api.SeedVPC{{VpcID: "vpc-test0001", CidrBlock: "10.0.0.0/16",
-		Subnets: []api.SeedSubnet{{SubnetID: "subnet-test0001", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}}}}
-	seed.Instances = []api.SeedInstance{
+	vpc.SetSeed(seed, []vpc.SeedVPC{{VpcID: "vpc-test0001", CidrBlock: "10.0.0.0/16",
+		Subnets: []vpc.SeedSubnet{{SubnetID: "subnet-test0001", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}}}})
+	cvm.SetSeed(seed, []cvm.SeedInstance{
 		{InstanceID: "ins-test0001", Zone: "ap-guangzhou-1", SubnetID: "subnet-test0001", InstanceType: "S5.MEDIUM2"},
 		{InstanceID: "ins-test0002", Zone: "ap-guangzhou-1", SubnetID: "subnet-test0001", InstanceType: "S5.MEDIUM2"},
-	}
-	c, err := fakecloud.New(fakecloud.Config{Seed: seed, Delays: &delays, RateLimit: -1})
+	})
+	c, err := fakecloud.New(fakecloud.Config{Seed: seed, Delays: &fakecloud.Delays{CBS: delays}, RateLimit: -1})
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() { srv.Close(); _ = c.Close() })
@@ -56,7 +58,7 @@ func newDisk(t *testing.T, c *cbs.Client, shareable bool) string {
 
 func TestWaitersFollowTheStateMachine(t *testing.T) {
 	ctx := context.Background()
-	cloud, c, calls := newCloud(t, api.Delays{DiskAttach: 200 * time.Millisecond, DiskDetach: 200 * time.Millisecond, Snapshot: 200 * time.Millisecond})
+	cloud, c, calls := newCloud(t, fccbs.Delays{Attach: 200 * time.Millisecond, Detach: 200 * time.Millisecond, Snapshot: 200 * time.Millisecond})
 	id := newDisk(t, c, true)
 
 	_, err := c.AttachDisks(ctx, &cbs.AttachDisksRequest{DiskIds: []string{id}, InstanceId: "ins-test0001"})
@@ -98,7 +100,7 @@ func TestWaitersFollowTheStateMachine(t *testing.T) {
 
 func TestWaitersFail(t *testing.T) {
 	ctx := context.Background()
-	_, c, _ := newCloud(t, api.Delays{})
+	_, c, _ := newCloud(t, fccbs.Delays{})
 	_, err := c.WaitDiskState(ctx, "disk-nothere", cbs.DiskStateAttached, fast)
 	require.Error(t, err)
 	assert.True(t, cloudapi.IsNotFound(err), "a missing disk ends the wait: %v", err)

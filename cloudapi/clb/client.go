@@ -94,3 +94,19 @@ func (c *Client) DescribeTargets(ctx context.Context, in *DescribeTargetsRequest
 func (c *Client) DescribeTaskStatus(ctx context.Context, in *DescribeTaskStatusRequest) (*DescribeTaskStatusResponse, error) {
 	return invoke[DescribeTaskStatusResponse](ctx, c, "DescribeTaskStatus", in)
 }
+
+// SetLoadBalancerSecurityGroups binds exactly the given security groups to a public load
+// balancer (set semantics).
+func (c *Client) SetLoadBalancerSecurityGroups(ctx context.Context, in *SetLoadBalancerSecurityGroupsRequest) (*SetLoadBalancerSecurityGroupsResponse, error) {
+	return invoke[SetLoadBalancerSecurityGroupsResponse](ctx, c, "SetLoadBalancerSecurityGroups", in)
+}
+
+// DeleteLoadBalancerListeners deletes several listeners of one load balancer in one task.
+func (c *Client) DeleteLoadBalancerListeners(ctx context.Context, in *DeleteLoadBalancerListenersRequest) (*DeleteLoadBalancerListenersResponse, error) {
+	return invoke[DeleteLoadBalancerListenersResponse](ctx, c, "DeleteLoadBalancerListeners", in)
+}
+
+// BatchModifyTargetWeight changes the weights of up to 500 targets across listeners.
+func (c *Client) BatchModifyTargetWeight(ctx context.Context, in *BatchModifyTargetWeightRequest) (*BatchModifyTargetWeightResponse, error) {
+	return invoke[BatchModifyTargetWeightResponse](ctx, c, "BatchModifyTargetWeight", in)
+}

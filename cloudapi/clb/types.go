@@ -99,6 +99,7 @@ type DescribeLoadBalancersRequest struct {
 	WithRs            *int64            `json:"WithRs,omitempty"` // 0 without targets, 1 with, -1 all
 	VpcId             string            `json:"VpcId,omitempty"`
 	MasterZone        string            `json:"MasterZone,omitempty"`
+	SecurityGroup     string            `json:"SecurityGroup,omitempty"` // bound to this security group
 	Filters           []cloudapi.Filter `json:"Filters,omitempty"`
 }
 
@@ -121,6 +122,8 @@ type LoadBalancer struct {
 	VipIsp           string    `json:"VipIsp,omitempty"`
 	MasterZone       *ZoneInfo `json:"MasterZone,omitempty"`
 	Zones            []string  `json:"Zones,omitempty"`
+	// SecureGroups are the bound security groups, in priority order (OPEN only).
+	SecureGroups []string `json:"SecureGroups"`
 }
 
 // DescribeLoadBalancersResponse is one page; TotalCount counts every match.
@@ -353,5 +356,50 @@ type DescribeTaskStatusRequest struct {
 // DescribeTaskStatusResponse: Status 0 succeeded, 1 failed, 2 running.
 type DescribeTaskStatusResponse struct {
 	Status    int64  `json:"Status"`
+	RequestId string `json:"RequestId"`
+}
+
+// SetLoadBalancerSecurityGroupsRequest binds exactly SecurityGroups (set semantics, in
+// priority order, at most 50) to a public load balancer; empty unbinds all.
+type SetLoadBalancerSecurityGroupsRequest struct {
+	LoadBalancerId string   `json:"LoadBalancerId"`
+	SecurityGroups []string `json:"SecurityGroups,omitempty"` // omitted: unbind all
+}
+
+// SetLoadBalancerSecurityGroupsResponse carries the task id.
+type SetLoadBalancerSecurityGroupsResponse struct {
+	RequestId string `json:"RequestId"`
+}
+
+// DeleteLoadBalancerListenersRequest deletes several listeners of one load balancer (all
+// of them when ListenerIds is empty) with their targets.
+type DeleteLoadBalancerListenersRequest struct {
+	LoadBalancerId string   `json:"LoadBalancerId"`
+	ListenerIds    []string `json:"ListenerIds,omitempty"`
+}
+
+// DeleteLoadBalancerListenersResponse carries the task id.
+type DeleteLoadBalancerListenersResponse struct {
+	RequestId string `json:"RequestId"`
+}
+
+// RsWeightRule sets the weight of Targets on one listener: each target's own Weight, or
+// the rule's Weight for targets without one.
+type RsWeightRule struct {
+	ListenerId string   `json:"ListenerId"`
+	Targets    []Target `json:"Targets"`
+	LocationId string   `json:"LocationId,omitempty"` // layer 7 only; refused
+	Weight     *int64   `json:"Weight,omitempty"`
+}
+
+// BatchModifyTargetWeightRequest changes target weights across listeners of one load
+// balancer, at most 500 targets per call.
+type BatchModifyTargetWeightRequest struct {
+	LoadBalancerId string         `json:"LoadBalancerId"`
+	ModifyList     []RsWeightRule `json:"ModifyList"`
+}
+
+// BatchModifyTargetWeightResponse carries the task id.
+type BatchModifyTargetWeightResponse struct {
 	RequestId string `json:"RequestId"`
 }

@@ -15,16 +15,18 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 // TestRunInstancesRetryCreatesOnce loses the answer of a RunInstances call that the
 // cloud executed (a proxy's 502 after the fact): the client retries with the ClientToken
 // it filled in, and the cloud answers the same instance without making a second one.
 func TestRunInstancesRetryCreatesOnce(t *testing.T) {
-	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}, VPCs: []api.SeedVPC{{
+	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{
 		VpcID: "vpc-client01", CidrBlock: "10.0.0.0/16",
-		Subnets: []api.SeedSubnet{{SubnetID: "subnet-client01", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
-	}}}
+		Subnets: []vpc.SeedSubnet{{SubnetID: "subnet-client01", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
+	}})
 	cloud, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: -1})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cloud.Close() })
@@ -53,7 +55,7 @@ func TestRunInstancesRetryCreatesOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out.InstanceIdSet, 1)
 	assert.EqualValues(t, 2, runs.Load(), "the first answer was lost and retried")
-	assert.NotEmpty(t, req.ClientToken, "the client filled the token")
+	assert.Empty(t, req.ClientToken, "the client sets the token on its own copy of the request")
 
 	all, err := c.DescribeInstances(ctx, &cvm.DescribeInstancesRequest{})
 	require.NoError(t, err)

@@ -26,8 +26,9 @@ import (
 //	endpoint: http://127.0.0.1:8090     # empty: the real cloud
 //	credentialsFile: /etc/stratus/credentials.yaml   # else STRATUS_SECRET_ID / STRATUS_SECRET_KEY
 //	routeTableId: rtb-stratus1
-//	loadBalancer: {defaultMode: nodeport, internalSubnetId: subnet-gz1}
+//	loadBalancer: {defaultMode: nodeport, internalSubnetId: subnet-gz1, cacheMaxAge: 10m}
 //	instances: {batching: true, cacheTTL: 10s, metadataMaxAge: 2m, batchWindow: 5ms}
+//	routes: {batching: true, batchWindow: 50ms}
 //	api: {rateLimit: 20}
 type Config struct {
 	Region          string             `json:"region"`
@@ -38,6 +39,7 @@ type Config struct {
 	RouteTableID    string             `json:"routeTableId,omitempty"`
 	LoadBalancer    LoadBalancerConfig `json:"loadBalancer,omitempty"`
 	Instances       InstancesConfig    `json:"instances,omitempty"`
+	Routes          RoutesConfig       `json:"routes,omitempty"`
 	API             APIConfig          `json:"api,omitempty"`
 
 	// credentials are resolved by LoadConfig from the file or the environment. They are
@@ -55,6 +57,10 @@ type LoadBalancerConfig struct {
 	// InternetChargeType and InternetMaxBandwidthOut configure public load balancers.
 	InternetChargeType      string `json:"internetChargeType,omitempty"`
 	InternetMaxBandwidthOut *int64 `json:"internetMaxBandwidthOut,omitempty"`
+	// CacheMaxAge is how long the cache of this cluster's load balancers is trusted
+	// before it is read again from the cloud (default 10m), which also repairs changes
+	// made to them by hand.
+	CacheMaxAge *metav1.Duration `json:"cacheMaxAge,omitempty"`
 }
 
 // InstancesConfig tunes instance lookups.
@@ -69,6 +75,16 @@ type InstancesConfig struct {
 	// MetadataMaxAge is how old a listing may be for node metadata (zone, type,
 	// addresses), as opposed to state (default 2m; at least cacheTTL).
 	MetadataMaxAge *metav1.Duration `json:"metadataMaxAge,omitempty"`
+}
+
+// RoutesConfig tunes the pod routes (the route controller, --configure-cloud-routes).
+type RoutesConfig struct {
+	// Batching coalesces concurrent route creations and deletions into CreateRoutes /
+	// DeleteRoutes calls of many routes (default) or sends one call per route (off; for
+	// comparison).
+	Batching *bool `json:"batching,omitempty"`
+	// BatchWindow is how long routes are collected before one call is sent (default 50ms).
+	BatchWindow *metav1.Duration `json:"batchWindow,omitempty"`
 }
 
 // APIConfig tunes the cloud API client.
@@ -176,6 +192,10 @@ func (c *Config) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(lb.Child("internetMaxBandwidthOut"), *v, "must not be negative"))
 	}
 
+	if d := c.LoadBalancer.CacheMaxAge; d != nil && d.Duration < time.Minute {
+		errs = append(errs, field.Invalid(lb.Child("cacheMaxAge"), d.Duration.String(), "must be at least 1m"))
+	}
+
 	inst := field.NewPath("instances")
 	if d := c.Instances.CacheTTL; d != nil && d.Duration <= 0 {
 		errs = append(errs, field.Invalid(inst.Child("cacheTTL"), d.Duration.String(), "must be positive"))
@@ -185,6 +205,9 @@ func (c *Config) Validate() field.ErrorList {
 	}
 	if d := c.Instances.BatchWindow; d != nil && (d.Duration <= 0 || d.Duration > time.Second) {
 		errs = append(errs, field.Invalid(inst.Child("batchWindow"), d.Duration.String(), "must be positive and at most 1s"))
+	}
+	if d := c.Routes.BatchWindow; d != nil && (d.Duration <= 0 || d.Duration > time.Second) {
+		errs = append(errs, field.Invalid(field.NewPath("routes", "batchWindow"), d.Duration.String(), "must be positive and at most 1s"))
 	}
 	if v := c.API.RateLimit; v != nil && *v == 0 {
 		errs = append(errs, field.Invalid(field.NewPath("api", "rateLimit"), *v, "must not be 0 (negative means unlimited)"))
@@ -249,6 +272,28 @@ func (c *Config) MetadataMaxAge() time.Duration {
 		return max(DefaultMetadataMaxAge, c.CacheTTL())
 	}
 	return c.Instances.MetadataMaxAge.Duration
+}
+
+// DefaultLBCacheMaxAge is loadBalancer.cacheMaxAge's default.
+const DefaultLBCacheMaxAge = 10 * time.Minute
+
+// LBCacheMaxAge reports loadBalancer.cacheMaxAge with its default.
+func (c *Config) LBCacheMaxAge() time.Duration {
+	if c.LoadBalancer.CacheMaxAge == nil {
+		return DefaultLBCacheMaxAge
+	}
+	return c.LoadBalancer.CacheMaxAge.Duration
+}
+
+// RoutesBatching reports routes.batching (default true).
+func (c *Config) RoutesBatching() bool { return c.Routes.Batching == nil || *c.Routes.Batching }
+
+// RoutesBatchWindow reports routes.batchWindow (0: the engine's default).
+func (c *Config) RoutesBatchWindow() time.Duration {
+	if c.Routes.BatchWindow == nil {
+		return 0
+	}
+	return c.Routes.BatchWindow.Duration
 }
 
 // RateLimit reports api.rateLimit (0 lets the client take its default).

@@ -46,6 +46,9 @@ instances:
   cacheTTL: 3s
   metadataMaxAge: 1m
   batchWindow: 20ms
+routes:
+  batching: false
+  batchWindow: 80ms
 api:
   rateLimit: 50
 `, credsFile(t)))
@@ -61,6 +64,8 @@ api:
 	assert.Equal(t, 20*time.Millisecond, cfg.BatchWindow())
 	assert.Equal(t, time.Minute, cfg.MetadataMaxAge())
 	assert.Equal(t, 50.0, cfg.RateLimit())
+	assert.False(t, cfg.RoutesBatching())
+	assert.Equal(t, 80*time.Millisecond, cfg.RoutesBatchWindow())
 	assert.Equal(t, cloudapi.Credentials{SecretID: "AKIDtest", SecretKey: secretKey}, cfg.Credentials())
 }
 
@@ -70,6 +75,8 @@ func TestLoadConfigDefaultsAndEnvCredentials(t *testing.T) {
 	cfg, err := load(t, "region: ap-guangzhou\nvpcId: vpc-1\nclusterId: c1\n")
 	require.NoError(t, err)
 	assert.True(t, cfg.Batching())
+	assert.True(t, cfg.RoutesBatching())
+	assert.Zero(t, cfg.RoutesBatchWindow())
 	assert.Equal(t, DefaultCacheTTL, cfg.CacheTTL())
 	assert.Equal(t, DefaultBatchWindow, cfg.BatchWindow())
 	assert.Equal(t, DefaultMetadataMaxAge, cfg.MetadataMaxAge())
@@ -100,6 +107,7 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		"max age below ttl":      {base + "instances: {cacheTTL: 30s, metadataMaxAge: 10s}\n", "instances.metadataMaxAge: Invalid value: \"10s\": must be at least cacheTTL (30s)"},
 		"huge window":            {base + "instances: {batchWindow: 1m}\n", "instances.batchWindow: Invalid value"},
 		"zero rate":              {base + "api: {rateLimit: 0}\n", "api.rateLimit: Invalid value"},
+		"huge routes window":     {base + "routes: {batchWindow: 2s}\n", "routes.batchWindow: Invalid value"},
 		"wrong type":             {base + "instances: {batching: maybe}\n", "batching"},
 		"missing credentials fl": {base + "credentialsFile: /nonexistent/creds.yaml\n", "credentialsFile"},
 		"not yaml":               {"region: [", "cloud-config: not YAML"},

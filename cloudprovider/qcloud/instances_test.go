@@ -22,15 +22,38 @@ import (
 	"github.com/stratus-cloud/stratus/cloudprovider/instancelookup"
 )
 
-// fakeAPI is an in-memory DescribeInstances that records its queries.
+// fakeAPI is an in-memory DescribeInstances that records its queries and fails the test
+// on any request over the real API's limits (see overRealLimits).
 type fakeAPI struct {
+	t         *testing.T
 	mu        sync.Mutex
 	instances []instancelookup.Instance
 	queries   []instancelookup.Query
 	err       error
 }
 
+// overRealLimits says what the real DescribeInstances would refuse in q
+// (tencentcloud-sdk-go v1.0.162 cvm/v20170312): more than 100 InstanceIds, InstanceIds
+// with Filters, more than 5 values in a filter, a Limit over 100.
+func overRealLimits(q instancelookup.Query) string {
+	switch {
+	case len(q.IDs) > 0 && (q.VpcID != "" || len(q.PrivateIPs) > 0):
+		return "InstanceIds and Filters in one request"
+	case len(q.IDs) > 100:
+		return "more than 100 InstanceIds"
+	case len(q.PrivateIPs) > 5:
+		return "more than 5 values in a filter"
+	case q.Limit > 100 || q.Limit < 0 || q.Offset < 0:
+		return "Limit or Offset out of range"
+	}
+	return ""
+}
+
 func (f *fakeAPI) DescribeInstances(_ context.Context, q instancelookup.Query) (instancelookup.Page, error) {
+	if v := overRealLimits(q); v != "" {
+		f.t.Errorf("DescribeInstances over the real limits: %s: %+v", v, q)
+		return instancelookup.Page{}, errors.New("InvalidParameterValue.LimitExceeded")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
@@ -104,11 +127,12 @@ func newTestCloud(t *testing.T, batching bool) (*Cloud, *fakeAPI, *record.FakeRe
 
 func newTestCloudClock(t *testing.T, batching bool) (*Cloud, *fakeAPI, *record.FakeRecorder, *clock) {
 	t.Helper()
-	api := &fakeAPI{instances: testInstances()}
+	api := &fakeAPI{t: t, instances: testInstances()}
 	clk := &clock{t: time.Unix(1e9, 0)}
 	cfg := (&Config{Region: "ap-guangzhou", VpcID: "vpc-stratus1", ClusterID: "c1", Instances: InstancesConfig{Batching: &batching}})
 	c, err := New(cfg, Options{API: api, Now: clk.Now})
 	require.NoError(t, err)
+	t.Cleanup(c.Stop)
 	rec := record.NewFakeRecorder(10)
 	c.instances.setRecorder(rec)
 	return c, api, rec, clk

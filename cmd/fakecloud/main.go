@@ -20,9 +20,11 @@ import (
 
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
 const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane [--vpc-router VPC=NETNS] ...]
+       fakecloud --version
 
 Credentials: FAKECLOUD_SECRET_ID / FAKECLOUD_SECRET_KEY when set, else the seed's,
 else the default pair ` + fakecloud.DefaultSecretID + ` / ` + fakecloud.DefaultSecretKey + `.
@@ -30,6 +32,10 @@ Without --seed the world is region ap-guangzhou with zones ap-guangzhou-1, -2, -
 `
 
 func main() {
+	if version.Requested(os.Args[1:2]) {
+		fmt.Println(version.String("fakecloud"))
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "serve" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -54,6 +60,10 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	dataPlane := fs.Bool("dataplane", false, "make resources real on this machine: listeners proxy on loopback, attached disks of local instances become loop devices (needs root)")
 	devRoot := fs.String("disk-dev-root", "/dev", "with --dataplane: where attached disks appear as disk/by-id/virtio-<disk-id>; {instanceId} gives each local instance its own tree")
 	lbPool := fs.String("lb-loopback-pool", "127.240.0.0/16", "with --dataplane: loopback prefix listeners bind in")
+	lbPublicPool := fs.String("lb-public-pool", "", "with --dataplane: prefix public load balancer VIPs come from (default 198.18.0.0/16); a loopback prefix outside --lb-loopback-pool, e.g. 127.241.0.0/24, makes the VIP itself answer on this machine")
+	readTimeout := fs.Duration("read-timeout", 30*time.Second, "longest a whole request (headers and body) may take to arrive; a body that never finishes is cut off")
+	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "longest the request headers may take to arrive")
+	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "longest a keep-alive connection may wait for its next request")
 	var targetMaps prefixMaps
 	var routers vpcRouters
 	fs.Var(&routers, "vpc-router", "with --dataplane: VPC=NETNS makes the VPC's route tables kernel routes in network namespace NETNS (a name under /run/netns or a path), which plays the VPC's router (repeatable; needs root)")
@@ -64,6 +74,9 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	if *dataDir == "" {
 		return errors.New("--data-dir is required")
 	}
+	if *readTimeout <= 0 || *readHeaderTimeout <= 0 || *idleTimeout <= 0 {
+		return errors.New("--read-timeout, --read-header-timeout and --idle-timeout must be positive")
+	}
 	cfg := fakecloud.Config{DataDir: *dataDir, RateLimit: *rateLimit}
 	if *dataPlane {
 		pool, err := netip.ParsePrefix(*lbPool)
@@ -71,6 +84,11 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 			return fmt.Errorf("--lb-loopback-pool: %w", err)
 		}
 		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps, VPCRouters: routers}
+		if *lbPublicPool != "" {
+			if cfg.DataPlane.PublicPool, err = netip.ParsePrefix(*lbPublicPool); err != nil {
+				return fmt.Errorf("--lb-public-pool: %w", err)
+			}
+		}
 	} else if len(routers) > 0 {
 		return errors.New("--vpc-router needs --dataplane")
 	}
@@ -100,7 +118,17 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: cloud, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout covers the whole request, body included, so a client that trickles a
+	// body forever holds a connection for a bounded time; the body's size is bounded by
+	// the handler (fakecloud.MaxBody). No WriteTimeout: injected latency faults may
+	// legitimately hold an answer for longer.
+	srv := &http.Server{
+		Handler:           cloud,
+		ReadTimeout:       *readTimeout,
+		ReadHeaderTimeout: *readHeaderTimeout,
+		IdleTimeout:       *idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	id, _ := cloud.Credentials()

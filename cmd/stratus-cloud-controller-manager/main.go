@@ -7,7 +7,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"runtime/debug"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -24,14 +23,11 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud" // registers provider "qcloud"
+	"github.com/stratus-cloud/stratus/internal/version"
 )
 
-// version is set at link time (-ldflags "-X main.version=v1.2.3"); otherwise the module
-// version or VCS revision recorded by the Go toolchain is reported.
-var version = ""
-
 func main() {
-	if wantsVersion(os.Args[1:]) {
+	if version.Requested(os.Args[1:]) {
 		fmt.Println(versionString())
 		os.Exit(0)
 	}
@@ -66,40 +62,15 @@ func cloudInitializer(c *config.CompletedConfig) cloudprovider.Interface {
 	return cloud
 }
 
-// wantsVersion reports a plain --version; --version=raw and --version=vX.Y.Z keep their
-// upstream meaning (the Kubernetes library version).
-func wantsVersion(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--version", "-version", "--version=true":
-			return true
-		case "--":
-			return false
-		}
-	}
-	return false
-}
-
+// versionString adds the provider and the cloud-provider library to the common line.
 func versionString() string {
-	v, cp := version, "unknown"
+	cp := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
-			v = bi.Main.Version
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					v += "+" + s.Value
-				}
-			}
-		}
 		for _, d := range bi.Deps {
 			if d.Path == "k8s.io/cloud-provider" {
 				cp = d.Version
 			}
 		}
 	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return fmt.Sprintf("stratus-cloud-controller-manager %s (provider %s, k8s.io/cloud-provider %s, %s %s/%s)",
-		v, qcloud.ProviderName, cp, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("%s (provider %s, k8s.io/cloud-provider %s)", version.String("stratus-cloud-controller-manager"), qcloud.ProviderName, cp)
 }

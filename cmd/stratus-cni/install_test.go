@@ -62,9 +62,20 @@ func TestInstallFailsCleanlyOnAMissingSource(t *testing.T) {
 	assert.Empty(t, entries)
 }
 
-func TestUnknownSubcommandFails(t *testing.T) {
+func TestSubcommandsThisBinaryDoesNotHaveFail(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(filepath.Join(binDir, "stratus-bridge"), "frobnicate").CombinedOutput()
-	require.Error(t, err)
-	assert.True(t, strings.Contains(string(out), "unknown subcommand"), string(out))
+	for _, tc := range []struct{ name, arg, want string }{
+		{"unknown", "frobnicate", "unknown subcommand"},
+		// The agent moved to its own binary; an old manifest gets told where.
+		{"agent moved out", "agent", "stratus-cni-agent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.Command(filepath.Join(binDir, "stratus-bridge"), tc.arg, "--node-name=n").CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, string(out))
+			assert.Equal(t, 2, exit.ExitCode())
+			assert.True(t, strings.Contains(string(out), tc.want), string(out))
+		})
+	}
 }

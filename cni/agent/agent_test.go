@@ -2,234 +2,70 @@ package agent
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/stratus-cloud/stratus/cni"
 )
 
-// fakeAPI is a kube-apiserver as far as list and watch of Nodes go: it serves
-// /api/v1/nodes with a field selector, streams watch events, and can end a watch
-// with 410 Gone.
-type fakeAPI struct {
-	t     *testing.T
-	token string
-
-	mu       sync.Mutex
-	nodes    map[string]map[string]any
-	rv       int
-	watchers map[chan []byte]string // channel -> watched node name
-	history  []histEvent
-	lists    int
-	watches  int
-}
-
-type histEvent struct {
-	rv   int
-	name string
-	ev   map[string]any
-}
-
-func newFakeAPI(t *testing.T, token string) (*fakeAPI, *httptest.Server) {
-	f := &fakeAPI{t: t, token: token, nodes: map[string]map[string]any{}, watchers: map[chan []byte]string{}}
-	srv := httptest.NewTLSServer(f)
-	t.Cleanup(srv.Close)
-	return f, srv
-}
-
-func (f *fakeAPI) setNode(name string, podCIDRs ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.rv++
-	spec := map[string]any{}
-	if len(podCIDRs) > 0 {
-		spec["podCIDR"] = podCIDRs[0]
-		spec["podCIDRs"] = podCIDRs
-	}
-	_, existed := f.nodes[name]
-	obj := map[string]any{
-		"kind": "Node", "apiVersion": "v1",
-		"metadata": map[string]any{"name": name, "resourceVersion": strconv.Itoa(f.rv)},
-		"spec":     spec,
-	}
-	f.nodes[name] = obj
-	typ := "MODIFIED"
-	if !existed {
-		typ = "ADDED"
-	}
-	ev := map[string]any{"type": typ, "object": obj}
-	f.history = append(f.history, histEvent{rv: f.rv, name: name, ev: ev})
-	f.broadcast(name, ev)
-}
-
-// expireWatches ends every open watch with 410 Gone, as an apiserver does when
-// the watch cache no longer holds the requested version.
-func (f *fakeAPI) expireWatches() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for ch := range f.watchers {
-		f.send(ch, map[string]any{"type": "ERROR", "object": map[string]any{"kind": "Status", "code": 410, "message": "too old resource version"}})
-		close(ch)
-		delete(f.watchers, ch)
-	}
-}
-
-func (f *fakeAPI) broadcast(name string, ev map[string]any) {
-	for ch, n := range f.watchers {
-		if n == name {
-			f.send(ch, ev)
-		}
-	}
-}
-
-func (f *fakeAPI) send(ch chan []byte, ev map[string]any) {
-	b, err := json.Marshal(ev)
-	assert.NoError(f.t, err)
-	select {
-	case ch <- b:
-	default:
-		f.t.Errorf("watcher too slow")
-	}
-}
-
-func (f *fakeAPI) counts() (lists, watches int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lists, f.watches
-}
-
-func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+f.token {
-		http.Error(w, `{"kind":"Status","code":401}`, http.StatusUnauthorized)
-		return
-	}
-	if r.URL.Path != "/api/v1/nodes" {
-		http.NotFound(w, r)
-		return
-	}
-	sel := r.URL.Query().Get("fieldSelector")
-	var name string
-	if _, err := fmt.Sscanf(sel, "metadata.name=%s", &name); err != nil {
-		http.Error(w, "agent must select its node by name", http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Query().Get("watch") != "true" {
-		f.mu.Lock()
-		f.lists++
-		items := []any{}
-		if n, ok := f.nodes[name]; ok {
-			items = append(items, n)
-		}
-		list := map[string]any{"kind": "NodeList", "metadata": map[string]any{"resourceVersion": strconv.Itoa(f.rv)}, "items": items}
-		f.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(list)
-		return
-	}
-	// Like the apiserver, a watch replays what happened after the version the
-	// client last saw, so nothing between its list and its watch is lost.
-	from, err := strconv.Atoi(r.URL.Query().Get("resourceVersion"))
-	if err != nil {
-		http.Error(w, "watch needs the resourceVersion of the list", http.StatusBadRequest)
-		return
-	}
-	ch := make(chan []byte, 64)
-	f.mu.Lock()
-	f.watches++
-	for _, h := range f.history {
-		if h.rv > from && h.name == name {
-			f.send(ch, h.ev)
-		}
-	}
-	f.watchers[ch] = name
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		delete(f.watchers, ch)
-		f.mu.Unlock()
-	}()
-	w.WriteHeader(http.StatusOK)
-	w.(http.Flusher).Flush()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case b, ok := <-ch:
-			if !ok {
-				return
-			}
-			_, _ = w.Write(append(b, '\n'))
-			w.(http.Flusher).Flush()
-		}
-	}
-}
-
-func writeKubeconfig(t *testing.T, srv *httptest.Server, token string) string {
-	t.Helper()
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600))
-	kc := fmt.Sprintf(`apiVersion: v1
-kind: Config
-current-context: node
-clusters:
-- name: test
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: agent
-  user:
-    tokenFile: token
-contexts:
-- name: node
-  context:
-    cluster: test
-    user: agent
-`, srv.URL, base64.StdEncoding.EncodeToString(ca))
-	path := filepath.Join(dir, "kubeconfig")
-	require.NoError(t, os.WriteFile(path, []byte(kc), 0o600))
-	return path
-}
+// The agent's behaviour against client-go's fake clientset. What only a real
+// kube-apiserver can show (field selectors honoured by the server, RBAC, exec
+// credentials) is in test/e2e/cni_agent_test.go.
 
 type harness struct {
-	api     *fakeAPI
+	client  *fake.Clientset
 	opts    Options
 	confDir string
+
+	mu     sync.Mutex
+	events []string
 }
 
-func startAgent(t *testing.T, node string, mutate func(*Options)) *harness {
+type setup struct {
+	opts   func(*Options)
+	client func(*fake.Clientset) // reactors, objects present before the agent starts
+}
+
+func startAgent(t *testing.T, node string, s setup) *harness {
 	t.Helper()
-	api, srv := newFakeAPI(t, "s3cret")
-	cfg, err := LoadKubeconfig(writeKubeconfig(t, srv, "s3cret"))
-	require.NoError(t, err)
+	client := fake.NewClientset()
+	if s.client != nil {
+		s.client(client)
+	}
 	confDir := filepath.Join(t.TempDir(), "net.d")
 	opts := Options{
 		NodeName: node, ConfDir: confDir, DataDir: "/var/lib/cni/stratus-test",
 		IPMasq: true, HairpinMode: true, NonMasqueradeCIDRs: []string{"10.244.0.0/16", "172.16.0.0/16"},
 		RetryInterval: 50 * time.Millisecond,
 	}
-	if mutate != nil {
-		mutate(&opts)
+	if s.opts != nil {
+		s.opts(&opts)
 	}
-	w := NewNodeWatcher(cfg)
-	w.Backoff = 50 * time.Millisecond
-	a, err := New(w, opts)
+	a, err := New(client, opts)
 	require.NoError(t, err)
+	h := &harness{client: client, opts: a.opts, confDir: confDir}
+	a.handled = func(ev string) {
+		h.mu.Lock()
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -242,7 +78,49 @@ func startAgent(t *testing.T, node string, mutate func(*Options)) *harness {
 			t.Errorf("agent did not stop")
 		}
 	})
-	return &harness{api: api, opts: a.opts, confDir: confDir}
+	return h
+}
+
+func node(name string, podCIDRs ...string) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if len(podCIDRs) > 0 {
+		n.Spec.PodCIDR, n.Spec.PodCIDRs = podCIDRs[0], podCIDRs
+	}
+	return n
+}
+
+// setNode creates or updates the Node through the API, as kube-controller-manager's
+// IPAM (or a test) does.
+func setNode(t *testing.T, c *fake.Clientset, name string, podCIDRs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	n := node(name, podCIDRs...)
+	_, err := c.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = c.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	}
+	require.NoError(t, err)
+}
+
+func (h *harness) saw(event string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.events {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *harness) count(verb string) int {
+	n := 0
+	for _, a := range h.client.Actions() {
+		if a.GetVerb() == verb && a.GetResource().Resource == "nodes" {
+			n++
+		}
+	}
+	return n
 }
 
 // subnet reads the conflist the way a runtime does and returns the plugin's
@@ -283,9 +161,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestAgentWritesConflistAndRewritesItWhenPodCIDRChanges(t *testing.T) {
 	t.Parallel()
-	h := startAgent(t, "node-a", nil)
-	h.api.setNode("node-b", "10.244.9.0/24") // another node: never ours
-	h.api.setNode("node-a", "10.244.3.0/24")
+	h := startAgent(t, "node-a", setup{})
+	setNode(t, h.client, "node-b", "10.244.9.0/24") // another node: never ours
+	setNode(t, h.client, "node-a", "10.244.3.0/24")
 	eventually(t, "conflist with the first podCIDR", func() bool { return h.subnet(t) == "10.244.3.0/24" })
 
 	b, err := os.ReadFile(h.opts.ConfPath())
@@ -303,7 +181,7 @@ func TestAgentWritesConflistAndRewritesItWhenPodCIDRChanges(t *testing.T) {
 	assert.Equal(t, "/var/lib/cni/stratus-test", p["dataDir"])
 	assert.Equal(t, []any{"10.244.0.0/16", "172.16.0.0/16"}, p["nonMasqueradeCIDRs"])
 
-	h.api.setNode("node-a", "10.244.4.0/24")
+	setNode(t, h.client, "node-a", "10.244.4.0/24")
 	eventually(t, "conflist rewritten for the new podCIDR", func() bool { return h.subnet(t) == "10.244.4.0/24" })
 
 	// Only the conflist is in the directory: no temp files from the atomic writes.
@@ -313,73 +191,172 @@ func TestAgentWritesConflistAndRewritesItWhenPodCIDRChanges(t *testing.T) {
 	assert.Equal(t, DefaultConfName, entries[0].Name())
 }
 
+func TestAgentListsAndWatchesOnlyItsOwnNode(t *testing.T) {
+	t.Parallel()
+	type seen struct{ verb, fields string }
+	var mu sync.Mutex
+	var got []seen
+	record := func(a k8stesting.Action) {
+		var f string
+		switch a := a.(type) {
+		case k8stesting.ListAction:
+			f = a.GetListRestrictions().Fields.String()
+		case k8stesting.WatchAction:
+			f = a.GetWatchRestrictions().Fields.String()
+		}
+		mu.Lock()
+		got = append(got, seen{a.GetVerb(), f})
+		mu.Unlock()
+	}
+	h := startAgent(t, "node-a", setup{client: func(c *fake.Clientset) {
+		c.PrependReactor("list", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			record(a)
+			return false, nil, nil
+		})
+		c.PrependWatchReactor("nodes", func(a k8stesting.Action) (bool, watch.Interface, error) {
+			record(a)
+			return false, nil, nil
+		})
+	}})
+	setNode(t, h.client, "node-a", "10.244.3.0/24")
+	eventually(t, "conflist", func() bool { return h.subnet(t) == "10.244.3.0/24" })
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, got, seen{"list", "metadata.name=node-a"})
+	assert.Contains(t, got, seen{"watch", "metadata.name=node-a"})
+	for _, s := range got {
+		assert.Equal(t, "metadata.name=node-a", s.fields, "every %s must select the agent's own node", s.verb)
+	}
+}
+
 func TestAgentWritesNothingUntilTheNodeHasAPodCIDR(t *testing.T) {
 	t.Parallel()
-	h := startAgent(t, "node-a", nil)
-	h.api.setNode("node-a")
-	eventually(t, "agent listed and is watching", func() bool { l, w := h.api.counts(); return l >= 1 && w >= 1 })
-	// The agent has seen the Node without a podCIDR (list done, watch open).
+	h := startAgent(t, "node-a", setup{})
+	setNode(t, h.client, "node-a")
+	eventually(t, "agent saw the node", func() bool { return h.saw("add") })
 	_, err := os.Stat(h.opts.ConfPath())
 	assert.True(t, os.IsNotExist(err), "no conflist before the node has a podCIDR")
 
 	// Dual-stack: the IPv4 entry is the one used.
-	h.api.setNode("node-a", "fd00:10:244::/64", "10.244.5.0/24")
+	setNode(t, h.client, "node-a", "fd00:10:244::/64", "10.244.5.0/24")
 	eventually(t, "conflist once the podCIDR is set", func() bool { return h.subnet(t) == "10.244.5.0/24" })
 }
 
+// An expired watch (410 Gone) makes the informer relist; a change that only the
+// relist can see reaches the conflist.
 func TestAgentRelistsAfterTheWatchExpires(t *testing.T) {
 	t.Parallel()
-	h := startAgent(t, "node-a", nil)
-	h.api.setNode("node-a", "10.244.6.0/24")
+	stale := watch.NewFakeWithChanSize(1, false)
+	var first atomic.Bool
+	h := startAgent(t, "node-a", setup{client: func(c *fake.Clientset) {
+		require.NoError(t, c.Tracker().Add(node("node-a", "10.244.6.0/24")))
+		// The first watch is one the test controls: it never delivers what the
+		// tracker does, like a watch whose server lost its place.
+		c.PrependWatchReactor("nodes", func(k8stesting.Action) (bool, watch.Interface, error) {
+			if first.CompareAndSwap(false, true) {
+				return true, stale, nil
+			}
+			return false, nil, nil
+		})
+	}})
 	eventually(t, "first conflist", func() bool { return h.subnet(t) == "10.244.6.0/24" })
-	eventually(t, "watching", func() bool { _, w := h.api.counts(); return w >= 1 })
+	eventually(t, "watching", func() bool { return first.Load() })
 
-	lists, _ := h.api.counts()
-	h.api.expireWatches()
-	h.api.setNode("node-a", "10.244.7.0/24") // lands while no watch is open
+	lists := h.count("list")
+	setNode(t, h.client, "node-a", "10.244.7.0/24") // the stale watch never tells
+	stale.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old resource version"})
 	eventually(t, "relist picks up the change", func() bool { return h.subnet(t) == "10.244.7.0/24" })
-	l, _ := h.api.counts()
-	assert.Greater(t, l, lists, "410 Gone must cause a fresh list")
+	assert.Greater(t, h.count("list"), lists, "410 Gone must cause a fresh list")
 }
 
 func TestAgentRepairsADeletedConflist(t *testing.T) {
 	t.Parallel()
-	h := startAgent(t, "node-a", func(o *Options) { o.Resync = 50 * time.Millisecond })
-	h.api.setNode("node-a", "10.244.8.0/24")
+	h := startAgent(t, "node-a", setup{opts: func(o *Options) { o.Resync = 50 * time.Millisecond }})
+	setNode(t, h.client, "node-a", "10.244.8.0/24")
 	eventually(t, "conflist", func() bool { return h.subnet(t) == "10.244.8.0/24" })
 	require.NoError(t, os.Remove(h.opts.ConfPath()))
 	eventually(t, "conflist rewritten after deletion", func() bool { return h.subnet(t) == "10.244.8.0/24" })
 }
 
+// Pods still on a node whose Node object went away need the conflist for their
+// DEL; a Node registered again brings its new podCIDR.
+func TestAgentKeepsTheConflistWhenTheNodeIsDeleted(t *testing.T) {
+	t.Parallel()
+	h := startAgent(t, "node-a", setup{})
+	setNode(t, h.client, "node-a", "10.244.10.0/24")
+	eventually(t, "conflist", func() bool { return h.subnet(t) == "10.244.10.0/24" })
+
+	require.NoError(t, h.client.CoreV1().Nodes().Delete(context.Background(), "node-a", metav1.DeleteOptions{}))
+	eventually(t, "agent saw the deletion", func() bool { return h.saw("delete") })
+	assert.Equal(t, "10.244.10.0/24", h.subnet(t), "the conflist outlives the Node")
+
+	setNode(t, h.client, "node-a", "10.244.11.0/24")
+	eventually(t, "conflist for the re-registered node", func() bool { return h.subnet(t) == "10.244.11.0/24" })
+}
+
+func TestAgentRetriesAFailedWrite(t *testing.T) {
+	t.Parallel()
+	// The conf dir's parent is a file: every write fails until it is a directory.
+	blocker := filepath.Join(t.TempDir(), "etc-cni")
+	require.NoError(t, os.WriteFile(blocker, []byte("not a directory"), 0o644))
+	h := startAgent(t, "node-a", setup{opts: func(o *Options) {
+		o.ConfDir = filepath.Join(blocker, "net.d")
+		o.Resync = time.Hour // only the retry can repair it
+	}})
+	setNode(t, h.client, "node-a", "10.244.12.0/24")
+	eventually(t, "agent saw the node", func() bool { return h.saw("add") })
+	_, err := os.Stat(h.opts.ConfPath())
+	require.Error(t, err)
+
+	require.NoError(t, os.Remove(blocker))
+	require.NoError(t, os.Mkdir(blocker, 0o755))
+	eventually(t, "conflist written on a retry", func() bool { return h.subnet(t) == "10.244.12.0/24" })
+}
+
 func TestNewRejectsBadOptions(t *testing.T) {
-	_, err := New(nil, Options{NodeName: "n", NonMasqueradeCIDRs: []string{"vpc"}})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "nonMasqueradeCIDRs[0]")
-	_, err = New(nil, Options{})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "node name")
+	t.Parallel()
+	client := fake.NewClientset()
+	for _, tc := range []struct {
+		name   string
+		client kubernetes.Interface
+		opts   Options
+		want   string
+	}{
+		{"bad non-masquerade CIDR", client, Options{NodeName: "n", NonMasqueradeCIDRs: []string{"vpc"}}, "nonMasqueradeCIDRs[0]"},
+		{"bad MTU", client, Options{NodeName: "n", MTU: -1}, "mtu"},
+		{"no node name", client, Options{}, "node name"},
+		{"no client", nil, Options{NodeName: "n"}, "client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.client, tc.opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }
 
-func TestLoadKubeconfigRejectsExecCredentials(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kc")
-	require.NoError(t, os.WriteFile(path, []byte(`
-current-context: c
-clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {exec: {command: aws}}}]
-contexts: [{name: c, context: {cluster: k, user: u}}]
-`), 0o600))
-	_, err := LoadKubeconfig(path)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "exec")
-}
-
-func TestLoadKubeconfigWrongTokenIsRefused(t *testing.T) {
-	api, srv := newFakeAPI(t, "right")
-	api.setNode("n", "10.244.1.0/24")
-	cfg, err := LoadKubeconfig(writeKubeconfig(t, srv, "wrong"))
+func TestCacheKeepsOnlyWhatTheAgentReads(t *testing.T) {
+	t.Parallel()
+	n := node("node-a", "fd00:10:244::/64", "10.244.13.0/24")
+	n.ResourceVersion, n.UID = "42", "uid-1"
+	n.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+	n.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example/big:1"}, SizeBytes: 1 << 30}}
+	n.Labels = map[string]string{"kubernetes.io/hostname": "node-a"}
+	got, err := podCIDROnly(n)
 	require.NoError(t, err)
-	w := NewNodeWatcher(cfg)
-	_, err = w.list(context.Background(), "n", func(*Node) {})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "401")
+	kept := got.(*corev1.Node)
+	assert.Equal(t, "node-a", kept.Name)
+	assert.Equal(t, "42", kept.ResourceVersion)
+	assert.Equal(t, "10.244.13.0/24", PodCIDR(kept))
+	assert.Equal(t, n.Spec.PodCIDRs, kept.Spec.PodCIDRs)
+	assert.Empty(t, kept.ManagedFields)
+	assert.Empty(t, kept.Status.Images)
+	assert.Empty(t, kept.Labels)
+	assert.Len(t, n.Status.Images, 1, "the informer's input is not modified")
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"a": "b"}}}
+	other, err := podCIDROnly(pod)
+	require.NoError(t, err)
+	assert.Same(t, pod, other, "anything but a Node passes through")
 }

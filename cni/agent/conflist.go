@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/stratus-cloud/stratus/cni"
 )
 
 // PodCIDR picks the node's IPv4 podCIDR: the first IPv4 entry of spec.podCIDRs,
 // else spec.podCIDR. Empty when the node has none yet.
-func PodCIDR(node *Node) string {
+func PodCIDR(node *corev1.Node) string {
 	for _, c := range node.Spec.PodCIDRs {
 		if ip, _, err := net.ParseCIDR(c); err == nil && ip.To4() != nil {
 			return c

@@ -1,19 +1,26 @@
 // Package api is the framework every fakecloud service is written against: the request a
-// handler receives, the errors it answers with, strict decoding, pagination, IDs, and the
-// World that holds the shared state and settings.
+// handler receives, the errors it answers with, strict decoding (JSON v2 semantics, as the
+// cloud parses a body), the one filter / pagination / ID-list / text-field helper every
+// Describe and write action uses (request.go), and the World that holds the shared state.
 //
-// It owns no resource types; those belong to the service packages (cvm, vpc, clb, cbs).
+// It owns no resource types, no seed sections and no state-machine delays; those belong to
+// the service packages (cvm, vpc, clb, cbs), which decode their own sections of the Seed
+// and take their delays as options. It never reads the HTTP request itself: the server
+// hands it a verified body.
 package api
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	"github.com/stratus-cloud/stratus/fakecloud/store"
@@ -85,57 +92,103 @@ func AsError(err error) *Error {
 	return &Error{Code: cloudapi.CodeInternalError, Message: "internal error: " + err.Error()}
 }
 
-// Decode strictly decodes the request body into T: malformed JSON or a wrongly typed field
-// is InvalidParameter, an unknown field is UnknownParameter, as on the real API.
+// Decode strictly decodes the request body into T as the cloud parses it (JSON v2
+// semantics): parameter names are case-exact and an unknown one is UnknownParameter; a
+// duplicate name, data after the JSON object, invalid UTF-8, malformed JSON or a wrongly
+// typed value is InvalidParameter naming the problem. An empty body is an empty object.
 func Decode[T any](r *Request) (*T, error) {
 	v := new(T)
-	body := bytes.TrimSpace(r.Body)
-	if len(body) == 0 {
-		return v, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return nil, Errorf(cloudapi.CodeInvalidParameter, "parameter `%s` must be of type %s", te.Field, te.Type)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return nil, Errorf(cloudapi.CodeUnknownParameter, "the parameter %s is not recognized", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		default:
-			return nil, Errorf(cloudapi.CodeInvalidParameter, "request body is not valid JSON: %v", err)
-		}
-	}
-	if dec.More() {
-		return nil, Errorf(cloudapi.CodeInvalidParameter, "request body has trailing data after the JSON object")
+	if err := DecodeBytes(r.Body, v); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
 
-// MaxLimit is the protocol's largest page.
-const MaxLimit = 100
+// DecodeBytes is Decode into v, a pointer, for bodies that are not a Request's (seed
+// sections).
+func DecodeBytes(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	// The v2 defaults are already the strict ones (no duplicate names, valid UTF-8, exactly
+	// one value, case-sensitive names); only unknown members must be asked for.
+	err := json.Unmarshal(body, v, json.RejectUnknownMembers(true))
+	if err == nil {
+		return nil
+	}
+	var se *json.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &se) && errors.Is(se.Err, json.ErrUnknownName):
+		return Errorf(cloudapi.CodeUnknownParameter, "the parameter `%s` is not recognized (parameter names are case-sensitive)", paramPath(se.JSONPointer))
+	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
+		return Errorf(cloudapi.CodeInvalidParameter, "parameter `%s` is given more than once", paramPath(syn.JSONPointer))
+	case errors.As(err, &syn):
+		return Errorf(cloudapi.CodeInvalidParameter, "request body is not valid JSON at byte %d: %v", syn.ByteOffset, syn.Err)
+	case errors.As(err, &se) && se.JSONPointer == "":
+		return Errorf(cloudapi.CodeInvalidParameter, "request body must be a JSON object, got %s", kindName(se.JSONKind))
+	case errors.As(err, &se):
+		return Errorf(cloudapi.CodeInvalidParameter, "parameter `%s` must be of type %s, got %s", paramPath(se.JSONPointer), typeName(se.GoType), kindName(se.JSONKind))
+	default:
+		return Errorf(cloudapi.CodeInvalidParameter, "request body is not valid JSON: %v", err)
+	}
+}
 
-// Page returns the slice of items selected by Offset and Limit (nil = default), checking
-// both; total is len(items), for TotalCount.
-func Page[T any](items []T, offset, limit *int64, defaultLimit int64) ([]T, error) {
-	off, lim := int64(0), defaultLimit
-	if offset != nil {
-		off = *offset
+// paramPath spells a JSON pointer the way the API names parameters: /Filters/0/Name is
+// Filters.0.Name.
+func paramPath(p jsontext.Pointer) string {
+	var parts []string
+	for tok := range p.Tokens() {
+		parts = append(parts, tok)
 	}
-	if limit != nil {
-		lim = *limit
+	if len(parts) == 0 {
+		return "(body)"
 	}
-	if off < 0 {
-		return nil, InvalidValue("Offset", "must not be negative, got %d", off)
+	return strings.Join(parts, ".")
+}
+
+// typeName names a Go type as the API documentation names parameter types.
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "the declared type"
 	}
-	if lim < 0 || lim > MaxLimit {
-		return nil, InvalidValue("Limit", "must be between 0 and %d, got %d", MaxLimit, lim)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	if off >= int64(len(items)) {
-		return []T{}, nil
+	switch t.Kind() {
+	case reflect.String:
+		return "String"
+	case reflect.Bool:
+		return "Boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "Integer"
+	case reflect.Float32, reflect.Float64:
+		return "Float"
+	case reflect.Slice, reflect.Array:
+		return "Array"
+	case reflect.Struct, reflect.Map:
+		return "Object"
 	}
-	end := min(off+lim, int64(len(items)))
-	return items[off:end], nil
+	return t.String()
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "a value of another type"
 }
 
 const idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -157,30 +210,17 @@ type Zone struct {
 	State string `json:"state"` // "AVAILABLE"
 }
 
-// Delays says how long the cloud's state transitions take. Zero (unit tests) makes every
-// transition immediate; benchmarks and the sandbox use realistic values.
-type Delays struct {
-	InstanceBoot time.Duration `json:"instanceBoot"` // PENDING -> RUNNING, STARTING -> RUNNING
-	InstanceStop time.Duration `json:"instanceStop"` // STOPPING -> STOPPED
-	Terminate    time.Duration `json:"terminate"`    // SHUTDOWN/TERMINATING -> gone
-	DiskAttach   time.Duration `json:"diskAttach"`
-	DiskDetach   time.Duration `json:"diskDetach"`
-	DiskResize   time.Duration `json:"diskResize"`
-	Snapshot     time.Duration `json:"snapshot"`
-	LBTask       time.Duration `json:"lbTask"` // CLB async task running -> done
-}
-
 // World is the state and settings every service shares.
 type World struct {
 	Store   *store.Store
 	Region  string
 	Zones   []Zone
-	Delays  Delays
 	DataDir string
 	// Clock is the simulated time; tests replace it.
 	Clock func() time.Time
-	// Limits is the per-resource quota table ("routes-per-table": 200, ...); services read
-	// their own keys with Limit.
+	// Limits is the account quota table ("routes-per-table": 200, ...); services read their
+	// own keys with Limit. Quotas only: per-request API limits are fixed (request.go) and
+	// no seed can raise them.
 	Limits map[string]int
 }
 

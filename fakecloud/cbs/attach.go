@@ -10,9 +10,6 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// maxPerCall is how many disks one AttachDisks or DetachDisks call takes.
-const maxPerCall = 10
-
 func (m *Module) attachDisks(r *api.Request) (any, error) {
 	in, err := api.Decode[cbs.AttachDisksRequest](r)
 	if err != nil {
@@ -76,7 +73,7 @@ func (m *Module) attachDisks(r *api.Request) (any, error) {
 			if in.DeleteWithInstance != nil {
 				nd.DeleteWithInstance = *in.DeleteWithInstance
 			}
-			if delay := m.w.Delays.DiskAttach; delay > 0 {
+			if delay := m.opts.Delays.Attach; delay > 0 {
 				nd.Op, nd.OpDoneAt = cbs.DiskStateAttaching, r.Now.Add(delay)
 			}
 			if err := m.disks.Put(tx, nd.DiskId, nd); err != nil {
@@ -129,7 +126,7 @@ func (m *Module) detachDisks(r *api.Request) (any, error) {
 				return api.Errorf(cbs.CodeDiskNotSupported, "shareable disk `%s` is not attached to `%s`", id, in.InstanceId)
 			}
 			nd := d.clone()
-			if delay := m.w.Delays.DiskDetach; delay > 0 {
+			if delay := m.opts.Delays.Detach; delay > 0 {
 				nd.Op, nd.OpDoneAt, nd.Detaching = cbs.DiskStateDetaching, r.Now.Add(delay), from
 			} else {
 				nd.Attachments = slices.DeleteFunc(nd.Attachments, func(a Attachment) bool { return slices.Contains(from, a.InstanceId) })

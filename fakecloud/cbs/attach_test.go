@@ -10,12 +10,12 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cbsapi "github.com/stratus-cloud/stratus/cloudapi/cbs"
 	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 )
 
 func TestAttachDetachStateMachine(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, envOpts{clock: clk, delays: &api.Delays{DiskAttach: 10 * time.Second, DiskDetach: 20 * time.Second}})
+	e := newEnv(t, envOpts{clock: clk, delays: &cbs.Delays{Attach: 10 * time.Second, Detach: 20 * time.Second}})
 	id := e.disk(zone1, 10, false)
 	assert.Equal(t, cbsapi.DiskStateUnattached, e.get(id).DiskState)
 
@@ -122,7 +122,7 @@ func TestDetachErrors(t *testing.T) {
 
 func TestShareableDisk(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, envOpts{clock: clk, limits: map[string]int{"cbs-instances-per-shareable-disk": 2}, delays: &api.Delays{DiskDetach: 5 * time.Second}})
+	e := newEnv(t, envOpts{clock: clk, limits: map[string]int{"cbs-instances-per-shareable-disk": 2}, delays: &cbs.Delays{Detach: 5 * time.Second}})
 	id := e.disk(zone1, 10, true)
 	require.NoError(t, e.attach(ins1, id))
 	require.NoError(t, e.attach(ins2, id))
@@ -137,7 +137,7 @@ func TestShareableDisk(t *testing.T) {
 		Placement:           &cvmapi.Placement{Zone: zone1},
 		InstanceType:        "S5.MEDIUM2",
 		ImageId:             "img-stratus0",
-		VirtualPrivateCloud: &cvmapi.VirtualPrivateCloud{VpcId: seed.VPCs[0].VpcID, SubnetId: "subnet-gz1"},
+		VirtualPrivateCloud: &cvmapi.VirtualPrivateCloud{VpcId: seedVPCs(t, seed)[0].VpcID, SubnetId: "subnet-gz1"},
 	})
 	require.NoError(t, err)
 	ins, err := e.cvm.DescribeInstances(e.ctx, &cvmapi.DescribeInstancesRequest{Filters: []cloudapi.Filter{{Name: "zone", Values: []string{zone1}}}, Limit: cloudapi.Int64(100)})

@@ -35,8 +35,8 @@ func newPlaneEnv(t *testing.T, dataDir, devBase string, clk *clock) *planeEnv {
 	t.Helper()
 	dataplanetest.RequireLoopDevices(t)
 	seed := exampleSeed(t)
-	seed.Instances[0].Local = true
-	e := newEnvWith(t, envOpts{seed: seed, dataDir: dataDir, clock: clk, delays: &api.Delays{DiskAttach: time.Second},
+	seedInstances(t, seed)[0].Local = true
+	e := newEnvWith(t, envOpts{seed: seed, dataDir: dataDir, clock: clk, delays: &cbs.Delays{Attach: time.Second},
 		dataPlane: &dataplane.Options{DevRoot: filepath.Join(devBase, dataplane.InstancePlaceholder)}},
 		cbs.Options{LocalAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("10.0.1.12")}, nil }})
 	return &planeEnv{env: e, dataDir: dataDir, devBase: devBase}
@@ -157,7 +157,7 @@ func TestDataPlaneComesBackAfterHostReboot(t *testing.T) {
 
 	// fakecloud starting on the same data dir brings the devices back before any request.
 	seed := exampleSeed(t)
-	seed.Instances[0].Local = true
+	seedInstances(t, seed)[0].Local = true
 	e2 := newEnv(t, envOpts{seed: seed, dataDir: dataDir, clock: clk,
 		dataPlane: &dataplane.Options{DevRoot: filepath.Join(devBase, dataplane.InstancePlaceholder)}})
 	assertBlockDevice(t, link, 10*gib)
@@ -248,6 +248,6 @@ func TestDataPlaneHugeDisk(t *testing.T) {
 func TestDataPlaneNeedsADataDir(t *testing.T) {
 	// An in-memory cloud has nowhere to keep disk images: fakecloud refuses to start.
 	_, err := fakecloud.New(fakecloud.Config{Seed: exampleSeed(t), RateLimit: -1,
-		Modules: []func(*api.World) api.Module{vpc.New, cvm.New, cbs.WithOptions(cbs.Options{DataPlane: &dataplane.Options{DevRoot: t.TempDir()}})}})
+		Modules: []api.NewModule{vpc.New, cvm.New, cbs.WithOptions(cbs.Options{DataPlane: &dataplane.Options{DevRoot: t.TempDir()}})}})
 	require.ErrorContains(t, err, "data dir")
 }

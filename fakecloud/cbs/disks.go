@@ -50,6 +50,8 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 	}
 	s.diskType = in.DiskType
 	switch in.DiskChargeType {
+	case "CDCPAID":
+		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "DiskChargeType CDCPAID bills a dedicated cluster, which this region does not offer")
 	case "", cbs.ChargePostpaidByHour:
 		if in.DiskChargePrepaid != nil {
 			return nil, api.InvalidValue("DiskChargePrepaid", "is only for PREPAID disks")
@@ -69,10 +71,10 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 		s.charge = cbs.ChargePrepaid
 		s.deadline = addMonths(now, *in.DiskChargePrepaid.Period)
 	default:
-		return nil, api.InvalidValue("DiskChargeType", "`%s` is not POSTPAID_BY_HOUR or PREPAID", in.DiskChargeType)
+		return nil, api.InvalidValue("DiskChargeType", "`%s` is not PREPAID, POSTPAID_BY_HOUR or CDCPAID", in.DiskChargeType)
 	}
-	if len(in.DiskName) > 60 {
-		return nil, api.InvalidValue("DiskName", "at most 60 bytes, got %d", len(in.DiskName))
+	if err := api.MaxBytes("", "DiskName", in.DiskName, maxNameBytes); err != nil {
+		return nil, err
 	}
 	if s.name == "" {
 		s.name = "未命名"
@@ -80,8 +82,9 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 	if in.DiskCount != nil {
 		s.count = *in.DiskCount
 	}
-	if limit := int64(m.w.Limit("cbs-disks-per-create", 50)); s.count < 1 || s.count > limit {
-		return nil, api.InvalidValue("DiskCount", "must be 1 to %d, got %d", limit, s.count)
+	// A per-request limit, not a quota: no seed can raise it.
+	if s.count < 1 || s.count > maxCreateCount {
+		return nil, api.InvalidValue("DiskCount", "must be 1 to %d, got %d", maxCreateCount, s.count)
 	}
 	switch in.Encrypt {
 	case "":
@@ -96,8 +99,8 @@ func (m *Module) checkCreate(in *cbs.CreateDisksRequest, now time.Time) (*create
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	if len(in.ClientToken) > 64 {
-		return nil, api.InvalidValue("ClientToken", "at most 64 characters, got %d", len(in.ClientToken))
+	if err := api.ClientToken("", "ClientToken", in.ClientToken); err != nil {
+		return nil, err
 	}
 	if in.DiskSize != nil {
 		s.size = *in.DiskSize
@@ -182,13 +185,10 @@ func (m *Module) describeDisks(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.DiskIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf(cloudapi.CodeInvalidParameter, "DiskIds and Filters cannot be given together")
+	if err := describeIDs("DiskIds", in.DiskIds, in.Filters); err != nil {
+		return nil, err
 	}
-	if len(in.DiskIds) > api.MaxLimit {
-		return nil, api.Errorf(cbs.CodeTooManyValues, "parameter `DiskIds` takes at most %d ids", api.MaxLimit)
-	}
-	filters, err := diskFilters(in.Filters)
+	filters, err := diskFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func (m *Module) describeDisks(r *api.Request) (any, error) {
 			if len(in.DiskIds) > 0 && !slices.Contains(in.DiskIds, d.DiskId) {
 				continue
 			}
-			if filters.match(m.diskFields(tx, d, r.Now)) {
+			if f := m.diskFields(tx, d, r.Now); filters.Match(&f) {
 				match = append(match, d)
 			}
 		}
@@ -216,7 +216,7 @@ func (m *Module) describeDisks(r *api.Request) (any, error) {
 		if desc {
 			slices.Reverse(match)
 		}
-		page, err := api.Page(match, in.Offset, in.Limit, 20)
+		page, err := api.Page(match, in.Offset, in.Limit, api.DefaultLimit)
 		if err != nil {
 			return err
 		}
@@ -295,7 +295,6 @@ func (m *Module) diskFields(tx *store.Tx, d *Disk, now time.Time) fields {
 		"portable":         {"TRUE"},
 		"project-id":       {strconv.FormatInt(d.ProjectId, 10)},
 		"zone":             {d.Zone},
-		"encrypt":          {strings.ToUpper(strconv.FormatBool(d.Encrypt))},
 	}
 	for _, a := range d.Attachments {
 		f["instance-id"] = append(f["instance-id"], a.InstanceId)
@@ -338,7 +337,7 @@ func (m *Module) resizeDisk(r *api.Request) (any, error) {
 			return err
 		}
 		nd := d.clone()
-		if delay := m.w.Delays.DiskResize; delay > 0 {
+		if delay := m.opts.Delays.Resize; delay > 0 {
 			nd.Op, nd.OpDoneAt, nd.TargetSize = cbs.DiskStateExpanding, r.Now.Add(delay), *in.DiskSize
 		} else {
 			nd.DiskSize = *in.DiskSize
@@ -364,7 +363,7 @@ func (m *Module) terminateDisks(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIDs("DiskIds", in.DiskIds, 50); err != nil {
+	if err := checkIDs("DiskIds", in.DiskIds, maxTerminate); err != nil {
 		return nil, err
 	}
 	var plane *dataplane.Plane

@@ -11,6 +11,7 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cbsapi "github.com/stratus-cloud/stratus/cloudapi/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 )
 
 func TestCreateAndDescribeDisks(t *testing.T) {
@@ -189,16 +190,17 @@ func TestCreateDisksClientToken(t *testing.T) {
 	assert.Equal(t, first, again, "a retried create returns the same disks")
 	assert.Len(t, e.allDisks(), 2)
 
-	// The client fills an empty token once per call, so a plain call creates a fresh disk.
+	// The client gives an empty token a fresh one per call (on its own copy of the
+	// request), so a plain call creates fresh disks.
 	in.ClientToken = ""
 	assert.NotEqual(t, first, e.createDisks(in))
-	assert.NotEmpty(t, in.ClientToken)
+	assert.Empty(t, in.ClientToken)
 	assert.Len(t, e.allDisks(), 4)
 }
 
 func TestResizeDisk(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, envOpts{clock: clk, delays: &api.Delays{DiskResize: 30 * time.Second}})
+	e := newEnv(t, envOpts{clock: clk, delays: &cbs.Delays{Resize: 30 * time.Second}})
 	id := e.disk(zone1, 50, false)
 	resize := func(size int64) error {
 		_, err := e.cbs.ResizeDisk(e.ctx, &cbsapi.ResizeDiskRequest{DiskId: id, DiskSize: cloudapi.Int64(size)})
@@ -262,14 +264,14 @@ func TestTerminateDisks(t *testing.T) {
 func TestStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()
-	e := newEnv(t, envOpts{dataDir: dir, clock: clk, delays: &api.Delays{DiskAttach: time.Minute}})
+	e := newEnv(t, envOpts{dataDir: dir, clock: clk, delays: &cbs.Delays{Attach: time.Minute}})
 	id := e.disk(zone1, 10, false)
 	snap, err := e.cbs.CreateSnapshot(e.ctx, &cbsapi.CreateSnapshotRequest{DiskId: id})
 	require.NoError(t, err)
 	require.NoError(t, e.attach(ins1, id))
 	e.close()
 
-	e2 := newEnv(t, envOpts{dataDir: dir, clock: clk, delays: &api.Delays{DiskAttach: time.Minute}})
+	e2 := newEnv(t, envOpts{dataDir: dir, clock: clk, delays: &cbs.Delays{Attach: time.Minute}})
 	d := e2.get(id)
 	assert.Equal(t, cbsapi.DiskStateAttaching, d.DiskState, "an operation in flight continues after a restart")
 	clk.Advance(time.Minute)

@@ -36,7 +36,7 @@ func newClock() *clock { return fakecloudtest.NewClock() }
 
 type envOpts struct {
 	seed      *api.Seed
-	delays    *api.Delays
+	delays    *cbs.Delays
 	limits    map[string]int
 	dataDir   string
 	dataPlane *dataplane.Options
@@ -62,6 +62,21 @@ func exampleSeed(t testing.TB) *api.Seed {
 	return s
 }
 
+// seedInstances and seedVPCs are the seed's sections, shared with it (changes stick).
+func seedInstances(t testing.TB, s *api.Seed) []cvm.SeedInstance {
+	t.Helper()
+	v, err := cvm.SeedInstances(s)
+	require.NoError(t, err)
+	return v
+}
+
+func seedVPCs(t testing.TB, s *api.Seed) []vpc.SeedVPC {
+	t.Helper()
+	v, err := vpc.SeedVPCs(s)
+	require.NoError(t, err)
+	return v
+}
+
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	return newEnvWith(t, o, cbs.Options{})
@@ -82,15 +97,16 @@ func newEnvWith(t testing.TB, o envOpts, opts cbs.Options) *env {
 	if o.limits != nil {
 		o.seed.Limits = o.limits
 	}
-	if o.delays == nil {
-		o.delays = &api.Delays{}
+	if o.delays != nil {
+		opts.Delays = *o.delays
 	}
 	e := &env{t: t, clock: o.clock, ctx: context.Background()}
 	c, err := fakecloud.New(fakecloud.Config{
-		Seed: o.seed, Delays: o.delays, DataDir: o.dataDir, Clock: o.clock.Now, RateLimit: -1,
-		Modules: []func(*api.World) api.Module{vpc.New, cvm.New, func(w *api.World) api.Module {
-			e.mod = cbs.NewWithOptions(w, opts)
-			return e.mod
+		Seed: o.seed, DataDir: o.dataDir, Clock: o.clock.Now, RateLimit: -1,
+		Modules: []api.NewModule{vpc.New, cvm.New, func(w *api.World) (api.Module, error) {
+			m, err := cbs.NewWithOptions(w, opts)
+			e.mod = m
+			return m, err
 		}},
 	})
 	require.NoError(t, err) // fakecloud.New starts the data plane

@@ -3,7 +3,7 @@
 // EXPANDING while a resize runs), shareable disks attached to several instances,
 // snapshots (CREATING -> NORMAL) and disks created from them, with the public API's
 // validation, quotas and error codes. Transitions are derived from the world's clock
-// (Settle, State), never driven by goroutines; delays come from World.Delays.
+// (Settle, State), never driven by goroutines; delays come from Options.Delays.
 //
 // With the data plane on (Options.DataPlane, see package dataplane) every disk really
 // holds bytes: an image file per disk and snapshot, and a loop device plus
@@ -38,8 +38,29 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
+// Delays says how long the disk and snapshot state machines' transitions take (0: at
+// once).
+type Delays struct {
+	Attach   time.Duration // ATTACHING -> ATTACHED
+	Detach   time.Duration // DETACHING -> UNATTACHED
+	Resize   time.Duration // EXPANDING -> done
+	Snapshot time.Duration // CREATING -> NORMAL
+}
+
+// DelaysSeedKey is the seed section with the CBS delays (diskDelays: {attach: 2s, ...}).
+const DelaysSeedKey = "diskDelays"
+
+// SeedDelays reads the disk delays a seed sets; ok is false when it sets none.
+func SeedDelays(s *api.Seed) (d Delays, ok bool, err error) {
+	ok, err = s.Durations(DelaysSeedKey, map[string]*time.Duration{
+		"attach": &d.Attach, "detach": &d.Detach, "resize": &d.Resize, "snapshot": &d.Snapshot,
+	})
+	return d, ok, err
+}
+
 // Options configures the module beyond the World.
 type Options struct {
+	Delays Delays
 	// DataPlane, when non-nil, backs disks with image files and binds the disks of local
 	// instances to loop devices (needs root). Its DataDir defaults to World.DataDir.
 	DataPlane *dataplane.Options
@@ -61,16 +82,22 @@ type Module struct {
 }
 
 // New is the module without a data plane.
-func New(w *api.World) api.Module { return NewWithOptions(w, Options{}) }
+func New(w *api.World) (api.Module, error) { return NewWithOptions(w, Options{}) }
 
 // NewWithOptions registers the CBS tables in w's store. The data plane, if configured,
 // starts with Start or with the first CBS request, whichever comes first (the store is
-// not open yet when modules are built).
-func NewWithOptions(w *api.World, opts Options) *Module {
+// not open yet when modules are built). Invalid options are an error.
+func NewWithOptions(w *api.World, opts Options) (*Module, error) {
+	if d := opts.Delays; d.Attach < 0 || d.Detach < 0 || d.Resize < 0 || d.Snapshot < 0 {
+		return nil, fmt.Errorf("cbs: delays must not be negative, got %+v", d)
+	}
 	if opts.DataPlane != nil && opts.DataPlane.DataDir == "" {
 		dp := *opts.DataPlane
 		dp.DataDir = w.DataDir
 		opts.DataPlane = &dp
+	}
+	if opts.DataPlane != nil && opts.DataPlane.DataDir == "" {
+		return nil, errors.New("cbs: the data plane needs a data dir for disk images")
 	}
 	if opts.LocalAddrs == nil {
 		opts.LocalAddrs = interfaceAddrs
@@ -82,7 +109,7 @@ func NewWithOptions(w *api.World, opts Options) *Module {
 		snapshots: Snapshots(w.Store),
 		tokens:    store.Register[clientToken](w.Store, tokensName),
 		instances: cvm.Instances(w.Store),
-	}
+	}, nil
 }
 
 // API lists the CBS actions.
@@ -144,8 +171,8 @@ func (m *Module) Start() error {
 }
 
 // WithOptions returns a module constructor using opts, for fakecloud.Config.Modules.
-func WithOptions(opts Options) func(w *api.World) api.Module {
-	return func(w *api.World) api.Module { return NewWithOptions(w, opts) }
+func WithOptions(opts Options) api.NewModule {
+	return func(w *api.World) (api.Module, error) { return NewWithOptions(w, opts) }
 }
 
 // DataPlane returns the running data plane, or nil.

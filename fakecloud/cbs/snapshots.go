@@ -22,8 +22,8 @@ func (m *Module) createSnapshot(r *api.Request) (any, error) {
 	if in.DiskId == "" {
 		return nil, api.MissingParameter("DiskId")
 	}
-	if len(in.SnapshotName) > 60 {
-		return nil, api.InvalidValue("SnapshotName", "at most 60 bytes, got %d", len(in.SnapshotName))
+	if err := api.MaxBytes("", "SnapshotName", in.SnapshotName, maxNameBytes); err != nil {
+		return nil, err
 	}
 	var deadline time.Time
 	if in.Deadline != "" {
@@ -51,7 +51,7 @@ func (m *Module) createSnapshot(r *api.Request) (any, error) {
 		}
 		s := &Snapshot{
 			SnapshotId: api.NewID("snap"), SnapshotName: name, DiskId: d.DiskId, Zone: d.Zone, ProjectId: d.ProjectId,
-			DiskSize: d.DiskSize, Encrypt: d.Encrypt, CreatedTime: r.Now, ReadyAt: r.Now.Add(m.w.Delays.Snapshot), Deadline: deadline,
+			DiskSize: d.DiskSize, Encrypt: d.Encrypt, CreatedTime: r.Now, ReadyAt: r.Now.Add(m.opts.Delays.Snapshot), Deadline: deadline,
 		}
 		if err := m.snapshots.Put(tx, s.SnapshotId, s); err != nil {
 			return err
@@ -75,13 +75,10 @@ func (m *Module) describeSnapshots(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.SnapshotIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf("InvalidParameter", "SnapshotIds and Filters cannot be given together")
+	if err := describeIDs("SnapshotIds", in.SnapshotIds, in.Filters); err != nil {
+		return nil, err
 	}
-	if len(in.SnapshotIds) > api.MaxLimit {
-		return nil, api.Errorf(cbs.CodeTooManyValues, "parameter `SnapshotIds` takes at most %d ids", api.MaxLimit)
-	}
-	filters, err := snapshotFilters(in.Filters)
+	filters, err := snapshotFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
@@ -106,14 +103,14 @@ func (m *Module) describeSnapshots(r *api.Request) (any, error) {
 				"project-id": {strconv.FormatInt(s.ProjectId, 10)}, "zone": {s.Zone},
 				"encrypt": {strings.ToUpper(strconv.FormatBool(s.Encrypt))},
 			}
-			if filters.match(f) {
+			if filters.Match(&f) {
 				match = append(match, v)
 			}
 		}
 		if desc {
 			slices.Reverse(match)
 		}
-		page, err := api.Page(match, in.Offset, in.Limit, 20)
+		page, err := api.Page(match, in.Offset, in.Limit, api.DefaultLimit)
 		if err != nil {
 			return err
 		}
@@ -142,7 +139,7 @@ func (m *Module) deleteSnapshots(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIDs("SnapshotIds", in.SnapshotIds, api.MaxLimit); err != nil {
+	if err := checkIDs("SnapshotIds", in.SnapshotIds, maxDeleteSnaps); err != nil {
 		return nil, err
 	}
 	var plane *dataplane.Plane

@@ -10,11 +10,12 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cbsapi "github.com/stratus-cloud/stratus/cloudapi/cbs"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cbs"
 )
 
 func TestSnapshotLifecycle(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, envOpts{clock: clk, delays: &api.Delays{Snapshot: 100 * time.Second}})
+	e := newEnv(t, envOpts{clock: clk, delays: &cbs.Delays{Snapshot: 100 * time.Second}})
 	src := e.disk(zone1, 40, false)
 	require.NoError(t, e.attach(ins1, src))
 	created := clk.Now()
@@ -77,7 +78,7 @@ func TestSnapshotLifecycle(t *testing.T) {
 
 func TestSnapshotErrorsAndDeadline(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, envOpts{clock: clk, delays: &api.Delays{DiskResize: time.Minute}})
+	e := newEnv(t, envOpts{clock: clk, delays: &cbs.Delays{Resize: time.Minute}})
 	src := e.disk(zone1, 10, false)
 	create := func(in *cbsapi.CreateSnapshotRequest) error {
 		_, err := e.cbs.CreateSnapshot(e.ctx, in)

@@ -26,44 +26,24 @@ func checkSize(field, diskType string, size int64) error {
 	return nil
 }
 
-// checkIDs validates a list of ids: present, at most limit, no duplicates.
+// checkIDs validates the ids of a write: present, at most limit, no duplicates.
 func checkIDs(field string, ids []string, limit int) error {
-	if len(ids) == 0 {
-		return api.MissingParameter(field)
+	return api.IDList{
+		Field: field, Max: limit, Required: true, TooManyCode: cbs.CodeTooManyValues,
+		RejectDuplicates: true, DuplicateCode: cloudapi.CodeInvalidParameterValue,
+	}.Check(ids)
+}
+
+// describeIDs validates the ids of a Describe call: at most 100, never with Filters.
+func describeIDs(field string, ids []string, filters []cloudapi.Filter) error {
+	if err := api.Exclusive(cloudapi.CodeInvalidParameter, field, len(ids) > 0, "Filters", len(filters) > 0); err != nil {
+		return err
 	}
-	if len(ids) > limit {
-		return api.Errorf(cbs.CodeTooManyValues, "parameter `%s` takes at most %d ids, got %d", field, limit, len(ids))
-	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if id == "" {
-			return api.InvalidValue(field, "an id is empty")
-		}
-		if seen[id] {
-			return api.InvalidValue(field, "`%s` is given twice", id)
-		}
-		seen[id] = true
-	}
-	return nil
+	return api.IDList{Field: field, Max: maxDescribeIDs, TooManyCode: cbs.CodeTooManyValues}.Check(ids)
 }
 
 func checkTags(tags []cloudapi.Tag) error {
-	if len(tags) > 50 {
-		return api.Errorf(cbs.CodeTooManyValues, "at most 50 tags, got %d", len(tags))
-	}
-	seen := map[string]bool{}
-	for _, t := range tags {
-		switch {
-		case t.Key == "":
-			return api.InvalidValue("Tags.Key", "a tag key is empty")
-		case len(t.Key) > 127 || len(t.Value) > 255:
-			return api.InvalidValue("Tags", "tag `%.40s` is too long", t.Key)
-		case seen[t.Key]:
-			return api.InvalidValue("Tags.Key", "tag key `%s` is given twice", t.Key)
-		}
-		seen[t.Key] = true
-	}
-	return nil
+	return api.CheckTags("Tags", tags, api.TagCodes{TooMany: cbs.CodeTooManyValues})
 }
 
 // parseDeadline reads a snapshot deadline, which must lie in the future.

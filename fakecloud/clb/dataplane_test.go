@@ -17,9 +17,9 @@ import (
 	clbapi "github.com/stratus-cloud/stratus/cloudapi/clb"
 	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
 	"github.com/stratus-cloud/stratus/fakecloud/clb/dataplane"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 )
 
 // dpOptions turns the data plane on with fast health checks (one API second = 20ms, so
@@ -304,7 +304,9 @@ func TestDataPlaneLocalInstance(t *testing.T) {
 	opts, _ := dpOptions()
 	opts.TargetMap = nil
 	seed := testSeed()
-	seed.Instances = append(seed.Instances, api.SeedInstance{InstanceID: "ins-local001", Zone: "ap-guangzhou-1", SubnetID: "subnet-gz1", Local: true})
+	instances, err := cvm.SeedInstances(seed)
+	require.NoError(t, err)
+	cvm.SetSeed(seed, append(instances, cvm.SeedInstance{InstanceID: "ins-local001", Zone: "ap-guangzhou-1", SubnetID: "subnet-gz1", Local: true}))
 	e := newEnv(t, envOpts{clb: opts, seed: seed})
 	p := backend(t, netip.MustParseAddr("127.0.0.1"), "here")
 	lb := e.openLB(t, "web")
@@ -368,7 +370,7 @@ func TestDataPlaneListenerSettings(t *testing.T) {
 
 	_, err = e.clb.ModifyListener(e.ctx, &clbapi.ModifyListenerRequest{LoadBalancerId: lb, ListenerId: l, HealthCheck: &clbapi.HealthCheck{
 		HealthSwitch: ptr(int64(1)), CheckType: ptr("CUSTOM"), ContextType: ptr("HEX"),
-		SendContext: ptr("50494e470a"), RecvContext: ptr("6e6f64652d31"), // "PING\n", "node-1"
+		SendContext: ptr("50494E470A"), RecvContext: ptr("6E6F64652D31"), // "PING\n", "node-1"
 	}})
 	require.NoError(t, err)
 	dp := e.mod.DataPlane()

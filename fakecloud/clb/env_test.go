@@ -28,26 +28,27 @@ func newClock() *clock { return fakecloudtest.NewClock() }
 // The test world: VPC vpc-main (10.0.0.0/16) with a subnet in each of two zones and three
 // instances, and VPC vpc-other with one instance, to test cross-VPC refusals.
 func testSeed() *api.Seed {
-	return &api.Seed{
+	s := &api.Seed{
 		Region: "ap-guangzhou",
 		Zones:  []string{"ap-guangzhou-1", "ap-guangzhou-2"},
-		VPCs: []api.SeedVPC{
-			{VpcID: "vpc-main0001", CidrBlock: "10.0.0.0/16", Subnets: []api.SeedSubnet{
-				{SubnetID: "subnet-gz1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"},
-				{SubnetID: "subnet-gz2", CidrBlock: "10.0.2.0/24", Zone: "ap-guangzhou-2"},
-				{SubnetID: "subnet-tiny", CidrBlock: "10.0.3.0/29", Zone: "ap-guangzhou-1"},
-			}},
-			{VpcID: "vpc-other001", CidrBlock: "172.16.0.0/16", Subnets: []api.SeedSubnet{
-				{SubnetID: "subnet-oth1", CidrBlock: "172.16.1.0/24", Zone: "ap-guangzhou-1"},
-			}},
-		},
-		Instances: []api.SeedInstance{
-			{InstanceID: "ins-node0001", Name: "node-1", Zone: "ap-guangzhou-1", SubnetID: "subnet-gz1", PrivateIP: "10.0.1.11"},
-			{InstanceID: "ins-node0002", Name: "node-2", Zone: "ap-guangzhou-1", SubnetID: "subnet-gz1", PrivateIP: "10.0.1.12"},
-			{InstanceID: "ins-node0003", Name: "node-3", Zone: "ap-guangzhou-2", SubnetID: "subnet-gz2", PrivateIP: "10.0.2.11", PublicIP: "203.0.113.77"},
-			{InstanceID: "ins-other001", Name: "other", Zone: "ap-guangzhou-1", SubnetID: "subnet-oth1", PrivateIP: "172.16.1.11"},
-		},
 	}
+	vpc.SetSeed(s, []vpc.SeedVPC{
+		{VpcID: "vpc-main0001", CidrBlock: "10.0.0.0/16", Subnets: []vpc.SeedSubnet{
+			{SubnetID: "subnet-gz1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"},
+			{SubnetID: "subnet-gz2", CidrBlock: "10.0.2.0/24", Zone: "ap-guangzhou-2"},
+			{SubnetID: "subnet-tiny", CidrBlock: "10.0.3.0/29", Zone: "ap-guangzhou-1"},
+		}},
+		{VpcID: "vpc-other001", CidrBlock: "172.16.0.0/16", Subnets: []vpc.SeedSubnet{
+			{SubnetID: "subnet-oth1", CidrBlock: "172.16.1.0/24", Zone: "ap-guangzhou-1"},
+		}},
+	})
+	cvm.SetSeed(s, []cvm.SeedInstance{
+		{InstanceID: "ins-node0001", Name: "node-1", Zone: "ap-guangzhou-1", SubnetID: "subnet-gz1", PrivateIP: "10.0.1.11"},
+		{InstanceID: "ins-node0002", Name: "node-2", Zone: "ap-guangzhou-1", SubnetID: "subnet-gz1", PrivateIP: "10.0.1.12"},
+		{InstanceID: "ins-node0003", Name: "node-3", Zone: "ap-guangzhou-2", SubnetID: "subnet-gz2", PrivateIP: "10.0.2.11", PublicIP: "203.0.113.77"},
+		{InstanceID: "ins-other001", Name: "other", Zone: "ap-guangzhou-1", SubnetID: "subnet-oth1", PrivateIP: "172.16.1.11"},
+	})
+	return s
 }
 
 type env struct {
@@ -62,7 +63,7 @@ type env struct {
 
 type envOpts struct {
 	seed    *api.Seed
-	delays  *api.Delays
+	delays  *clb.Delays
 	dataDir string
 	clock   *clock
 	clb     clb.Options
@@ -82,9 +83,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 		now = o.clock.Now
 	}
 	e := &env{clock: o.clock, ctx: context.Background()}
+	if o.delays != nil {
+		o.clb.Delays = *o.delays
+	}
 	require.NoError(t, o.clb.Validate())
 	c, err := fakecloud.New(fakecloud.Config{
-		Seed: o.seed, Delays: o.delays, DataDir: o.dataDir, Clock: now, RateLimit: -1,
+		Seed: o.seed, DataDir: o.dataDir, Clock: now, RateLimit: -1,
 		Modules: moduleList(t, o.clb, &e.mod),
 	})
 	require.NoError(t, err)
@@ -202,11 +206,11 @@ func (e *env) now() func() time.Time {
 }
 
 // moduleList is fakecloud's services with the CLB module built from opts, stored in *mod.
-func moduleList(t *testing.T, opts clb.Options, mod **clb.Module) []func(*api.World) api.Module {
-	return []func(*api.World) api.Module{vpc.New, cvm.New, func(w *api.World) api.Module {
+func moduleList(t *testing.T, opts clb.Options, mod **clb.Module) []api.NewModule {
+	return []api.NewModule{vpc.New, cvm.New, func(w *api.World) (api.Module, error) {
 		m, err := clb.NewWithOptions(w, opts)
 		require.NoError(t, err)
 		*mod = m
-		return m
+		return m, err
 	}}
 }

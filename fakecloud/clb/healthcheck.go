@@ -13,6 +13,9 @@ import (
 func i64(v int64) *int64   { return &v }
 func str(v string) *string { return &v }
 
+// maxContext is the documented length of a CUSTOM check's SendContext and RecvContext.
+const maxContext = 500
+
 // checkPing is the UDP listeners' default check: the target's host answers ICMP echo.
 const checkPing = "PING"
 
@@ -100,6 +103,10 @@ func checkHealthCheck(hc *clb.HealthCheck, protocol string) error {
 		return api.InvalidValue("HealthCheck.CheckType", "a UDP listener checks with PING or CUSTOM, got %q", ct)
 	}
 	if ct == clb.CheckHTTP {
+		// The model docs: a TCP listener's HTTP check takes exactly one status class.
+		if c := *hc.HttpCode; protocol == clb.ProtocolTCP && c&(c-1) != 0 {
+			return api.InvalidValue("HealthCheck.HttpCode", "a TCP listener's HTTP check takes one status class (1, 2, 4, 8 or 16), got %d", c)
+		}
 		if !strings.HasPrefix(*hc.HttpCheckPath, "/") || len(*hc.HttpCheckPath) > 200 {
 			return api.InvalidValue("HealthCheck.HttpCheckPath", "must start with / and be at most 200 characters, got %q", *hc.HttpCheckPath)
 		}
@@ -111,22 +118,29 @@ func checkHealthCheck(hc *clb.HealthCheck, protocol string) error {
 		}
 	}
 	if ct == clb.CheckCustom {
+		contexts := []struct {
+			name string
+			v    string
+		}{{"SendContext", *hc.SendContext}, {"RecvContext", *hc.RecvContext}}
 		switch *hc.ContextType {
 		case "TEXT":
 		case "HEX":
-			for _, f := range []struct {
-				name string
-				v    string
-			}{{"SendContext", *hc.SendContext}, {"RecvContext", *hc.RecvContext}} {
-				if _, err := hex.DecodeString(f.v); err != nil {
-					return api.InvalidValue("HealthCheck."+f.name, "is not hexadecimal: %v", err)
+			// The model docs: only 0123456789ABCDEF, an even number of them.
+			for _, f := range contexts {
+				if len(f.v)%2 != 0 || strings.Trim(f.v, "0123456789ABCDEF") != "" {
+					return api.InvalidValue("HealthCheck."+f.name, "a HEX context is an even number of 0-9 and A-F, got %q", f.v)
 				}
 			}
 		default:
 			return api.InvalidValue("HealthCheck.ContextType", "a CUSTOM check needs TEXT or HEX, got %q", *hc.ContextType)
 		}
-		if len(*hc.SendContext) > 500 || len(*hc.RecvContext) > 500 {
-			return api.InvalidValue("HealthCheck.SendContext", "SendContext and RecvContext are at most 500 characters")
+		for _, f := range contexts {
+			if len(f.v) > maxContext {
+				return api.InvalidValue("HealthCheck."+f.name, "is at most %d characters, got %d", maxContext, len(f.v))
+			}
+			if strings.IndexFunc(f.v, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
+				return api.InvalidValue("HealthCheck."+f.name, "takes visible ASCII characters only")
+			}
 		}
 		if *hc.SendContext == "" {
 			return api.MissingParameter("HealthCheck.SendContext")

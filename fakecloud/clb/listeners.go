@@ -126,10 +126,16 @@ func (m *Module) createListener(r *api.Request) (any, error) {
 	switch {
 	case in.EndPort != nil && *in.EndPort != 0:
 		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "port range listeners (EndPort) are not supported here")
-	case in.TargetType != "" && in.TargetType != "NODE":
-		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "TargetType %q is not supported here; only NODE", in.TargetType)
-	case in.SessionType != "" && in.SessionType != "NORMAL":
-		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "SessionType %q is not supported here; only NORMAL", in.SessionType)
+	case in.TargetType != "" && in.TargetType != "NODE" && in.TargetType != "TARGETGROUP":
+		return nil, api.InvalidValue("TargetType", "must be NODE or TARGETGROUP, got %q", in.TargetType)
+	case in.TargetType == "TARGETGROUP":
+		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "TargetType TARGETGROUP is not supported here; only NODE")
+	case in.SessionType != "" && in.SessionType != "NORMAL" && in.SessionType != "QUIC_CID":
+		return nil, api.InvalidValue("SessionType", "must be NORMAL or QUIC_CID, got %q", in.SessionType)
+	case in.SessionType == "QUIC_CID" && in.Protocol != clb.ProtocolUDP:
+		return nil, api.InvalidValue("SessionType", "QUIC_CID is for UDP listeners only")
+	case in.SessionType == "QUIC_CID":
+		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "SessionType QUIC_CID is not supported here; only NORMAL")
 	case in.DeregisterTargetRst != nil && *in.DeregisterTargetRst && in.Protocol != clb.ProtocolTCP:
 		return nil, api.InvalidValue("DeregisterTargetRst", "only applies to TCP listeners")
 	}

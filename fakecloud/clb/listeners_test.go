@@ -1,6 +1,7 @@
 package clb_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,7 +16,7 @@ func TestListenersLifecycle(t *testing.T) {
 	lb := e.openLB(t, "web")
 	out, err := e.clb.CreateListener(e.ctx, &clbapi.CreateListenerRequest{
 		LoadBalancerId: lb, Protocol: clbapi.ProtocolTCP, Ports: []int64{80, 443}, ListenerNames: []string{"http", "https"},
-		HealthCheck:       &clbapi.HealthCheck{IntervalTime: ptr(int64(10)), HealthNum: ptr(int64(2)), CheckType: ptr(clbapi.CheckHTTP), HttpCheckPath: ptr("/healthz")},
+		HealthCheck:       &clbapi.HealthCheck{IntervalTime: ptr(int64(10)), HealthNum: ptr(int64(2)), CheckType: ptr(clbapi.CheckHTTP), HttpCheckPath: ptr("/healthz"), HttpCode: ptr(int64(2))},
 		Scheduler:         clbapi.SchedulerLeastConn,
 		SessionExpireTime: ptr(int64(60)),
 	})
@@ -124,6 +125,13 @@ func TestListenerErrors(t *testing.T) {
 		{"custom without context", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM")}), cloudapi.CodeInvalidParameterValue},
 		{"custom bad hex", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM"), ContextType: ptr("HEX"), SendContext: ptr("zz"), RecvContext: ptr("00")}), cloudapi.CodeInvalidParameterValue},
 		{"custom no recv", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM"), ContextType: ptr("TEXT"), SendContext: ptr("ping")}), cloudapi.CodeMissingParameter},
+		{"custom lower-case hex", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM"), ContextType: ptr("HEX"), SendContext: ptr("0a"), RecvContext: ptr("00")}), cloudapi.CodeInvalidParameterValue},
+		{"custom odd hex", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM"), ContextType: ptr("HEX"), SendContext: ptr("0A0"), RecvContext: ptr("00")}), cloudapi.CodeInvalidParameterValue},
+		{"custom text not visible ASCII", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM"), ContextType: ptr("TEXT"), SendContext: ptr("ping\n"), RecvContext: ptr("pong")}), cloudapi.CodeInvalidParameterValue},
+		{"custom text 501", hc(clbapi.HealthCheck{CheckType: ptr("CUSTOM"), ContextType: ptr("TEXT"), SendContext: ptr(strings.Repeat("p", 501)), RecvContext: ptr("pong")}), cloudapi.CodeInvalidParameterValue},
+		{"tcp http check two classes", hc(clbapi.HealthCheck{CheckType: ptr("HTTP"), HttpCode: ptr(int64(6))}), cloudapi.CodeInvalidParameterValue},
+		{"bogus target type", func(r *clbapi.CreateListenerRequest) { r.TargetType = "POD" }, cloudapi.CodeInvalidParameterValue},
+		{"quic session on tcp", func(r *clbapi.CreateListenerRequest) { r.SessionType = "QUIC_CID" }, cloudapi.CodeInvalidParameterValue},
 		{"unknown lb", func(r *clbapi.CreateListenerRequest) { r.LoadBalancerId = "lb-nothere" }, clbapi.CodeLBNotFound},
 		{"no lb", func(r *clbapi.CreateListenerRequest) { r.LoadBalancerId = "" }, cloudapi.CodeMissingParameter},
 	}

@@ -2,11 +2,11 @@ package clb
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
@@ -16,44 +16,42 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
+// Per-request limits of the CLB actions (SDK v1.0.162 model docs; fakecloud/LIMITS.md).
 const (
-	maxCreateNumber = 20
-	maxTags         = 50
-	maxIDsPerCall   = 20
+	maxCreateNumber = 20 // Number: not documented; see LIMITS.md
+	maxIDsPerCall   = 20 // DeleteLoadBalancer
+	maxDescribeIDs  = 100
+	maxNameChars    = 60
+	maxFilters      = 10
+	maxFilterValues = 100
 )
 
-// validName: 1-60 letters, digits, '-', '_' or '.', as the API allows.
+// validName: 1-60 English letters, Chinese characters, digits, '-' or '_', as the model
+// docs put it ("1-60 个英文、汉字、数字、连接线“-”或下划线“_”").
 func validName(s string) bool {
 	n := utf8.RuneCountInString(s)
-	if n < 1 || n > 60 {
+	if n < 1 || n > maxNameChars {
 		return false
 	}
 	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127) {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || unicode.Is(unicode.Han, r)) {
 			return false
 		}
 	}
 	return true
 }
 
-func checkTags(tags []clb.TagInfo) error {
-	if len(tags) > maxTags {
-		return api.InvalidValue("Tags", "at most %d tags, got %d", maxTags, len(tags))
-	}
-	seen := map[string]bool{}
+// asTags gives the CLB's TagKey/TagValue pairs the shape the shared checks read.
+func asTags(tags []clb.TagInfo) []cloudapi.Tag {
+	out := make([]cloudapi.Tag, len(tags))
 	for i, t := range tags {
-		if t.TagKey == "" || utf8.RuneCountInString(t.TagKey) > 127 {
-			return api.InvalidValue(fmt.Sprintf("Tags.%d.TagKey", i), "must be 1-127 characters")
-		}
-		if utf8.RuneCountInString(t.TagValue) > 255 {
-			return api.InvalidValue(fmt.Sprintf("Tags.%d.TagValue", i), "must be at most 255 characters")
-		}
-		if seen[t.TagKey] {
-			return api.Errorf(clb.CodeDuplicate, "parameter `Tags`: key %q appears twice", t.TagKey)
-		}
-		seen[t.TagKey] = true
+		out[i] = cloudapi.Tag{Key: t.TagKey, Value: t.TagValue}
 	}
-	return nil
+	return out
+}
+
+func checkTags(tags []clb.TagInfo) error {
+	return api.CheckTags("Tags", asTags(tags), api.TagCodes{Duplicate: clb.CodeDuplicate})
 }
 
 // zoneByNameOrID finds a zone by name ("ap-guangzhou-1") or numeric id ("100001").
@@ -83,15 +81,21 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 	case in.Forward != nil && *in.Forward != 1:
 		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "only Forward=1 (application load balancers) is supported, got %d", *in.Forward)
 	case in.LoadBalancerName != "" && !validName(in.LoadBalancerName):
-		return nil, api.InvalidValue("LoadBalancerName", "must be 1-60 letters, digits, '-', '_' or '.', got %q", in.LoadBalancerName)
-	case in.AddressIPVersion != "" && !strings.EqualFold(in.AddressIPVersion, "IPV4"):
+		return nil, api.InvalidValue("LoadBalancerName", "must be 1-60 English letters, Chinese characters, digits, '-' or '_', got %q", in.LoadBalancerName)
+	case in.AddressIPVersion != "" && !slices.Contains([]string{"IPV4", "IPV6", "IPv6FullChain"}, in.AddressIPVersion):
+		return nil, api.InvalidValue("AddressIPVersion", "must be IPV4, IPV6 or IPv6FullChain, got %q", in.AddressIPVersion)
+	case in.AddressIPVersion != "" && in.AddressIPVersion != "IPV4":
 		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "AddressIPVersion %q is not supported here; only IPV4", in.AddressIPVersion)
 	case number < 1 || number > maxCreateNumber:
 		return nil, api.InvalidValue("Number", "must be between 1 and %d, got %d", maxCreateNumber, number)
 	case number > 1 && in.Vip != "":
 		return nil, api.InvalidValue("Vip", "can only be given when creating one load balancer")
-	case len(in.ClientToken) > 64:
-		return nil, api.InvalidValue("ClientToken", "must be at most 64 characters")
+	}
+	if err := api.ClientToken("", "ClientToken", in.ClientToken); err != nil {
+		return nil, err
+	}
+	if in.ProjectId != nil && *in.ProjectId != 0 {
+		return nil, api.Errorf("InvalidParameter.ProjectIdNotExist", "project %d does not exist; only the default project 0 does", *in.ProjectId)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -99,12 +103,14 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 	vipIsp := "INTERNAL"
 	if in.LoadBalancerType == clb.TypeOpen {
 		switch in.VipIsp {
-		case "":
+		case "", "BGP":
 			vipIsp = "BGP"
-		case "BGP", "CMCC", "CTCC", "CUCC":
-			vipIsp = in.VipIsp
+		case "CMCC", "CTCC", "CUCC":
+			// The model docs: a single-ISP address bills by bandwidth package only, which
+			// InternetAccessible selects; this endpoint offers neither.
+			return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "VipIsp %s needs InternetAccessible.InternetChargeType BANDWIDTH_PACKAGE, which is not offered here; leave VipIsp empty for BGP", in.VipIsp)
 		default:
-			return nil, api.InvalidValue("VipIsp", "must be BGP, CMCC, CTCC or CUCC, got %q", in.VipIsp)
+			return nil, api.InvalidValue("VipIsp", "must be CMCC, CTCC or CUCC (empty: BGP), got %q", in.VipIsp)
 		}
 		if in.SubnetId != "" {
 			return nil, api.InvalidValue("SubnetId", "only INTERNAL load balancers take a subnet")
@@ -187,7 +193,7 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 			} else if lb.Vip, err = m.allocPublicVIP(in.Vip, public); err != nil {
 				return err
 			}
-			if lb.LoopbackVip, err = m.allocLoopbackVIP(loopback); err != nil {
+			if lb.LoopbackVip, err = m.allocLoopbackVIP(lb.Vip, loopback); err != nil {
 				return err
 			}
 			created = append(created, lb)
@@ -215,33 +221,34 @@ func (m *Module) createLoadBalancer(r *api.Request) (any, error) {
 	return out, nil
 }
 
-// lbFilter is one parsed entry of DescribeLoadBalancers' Filters.
-type lbFilter struct {
-	name   string
-	tagKey string // for tag:<key>
-	values []string
+// lbRow is what a DescribeLoadBalancers filter sees.
+type lbRow struct {
+	lb     *LoadBalancer
+	zoneID string
 }
 
-func parseLBFilters(fs []cloudapi.Filter) ([]lbFilter, error) {
-	if len(fs) > 10 {
-		return nil, api.InvalidValue("Filters", "at most 10 filters, got %d", len(fs))
-	}
-	var out []lbFilter
-	for i, f := range fs {
-		if len(f.Values) > 100 {
-			return nil, api.InvalidValue(fmt.Sprintf("Filters.%d.Values", i), "at most 100 values, got %d", len(f.Values))
-		}
-		lf := lbFilter{name: f.Name, values: f.Values}
-		switch {
-		case strings.HasPrefix(f.Name, "tag:") && len(f.Name) > 4:
-			lf.name, lf.tagKey = "tag:", strings.TrimPrefix(f.Name, "tag:")
-		case f.Name == "tag-key", f.Name == "master-zone-id", f.Name == "vip-isp", f.Name == "internet-charge-type", f.Name == "function-name":
-		default:
-			return nil, api.InvalidValue(fmt.Sprintf("Filters.%d.Name", i), "unknown filter %q (supported: tag-key, tag:<key>, master-zone-id, vip-isp, internet-charge-type, function-name)", f.Name)
-		}
-		out = append(out, lf)
-	}
-	return out, nil
+var lbFilters = api.FilterSpec[lbRow]{
+	Limits: api.FilterLimits{MaxFilters: maxFilters, MaxValues: maxFilterValues, UnknownNameCode: cloudapi.CodeInvalidParameterValue},
+	Fields: map[string]func(*lbRow) []string{
+		"master-zone-id": func(r *lbRow) []string {
+			if r.lb.Zone == "" {
+				return nil
+			}
+			return []string{r.zoneID, r.lb.Zone}
+		},
+		"vip-isp": func(r *lbRow) []string { return []string{r.lb.VipIsp} },
+		"internet-charge-type": func(r *lbRow) []string {
+			if r.lb.Type != clb.TypeOpen {
+				return nil
+			}
+			return []string{"TRAFFIC_POSTPAID_BY_HOUR"}
+		},
+		"function-name": func(*lbRow) []string { return nil }, // no load balancer here forwards to cloud functions
+	},
+	Tags: func(r *lbRow) []cloudapi.Tag { return asTags(r.lb.Tags) },
+	Enums: map[string][]string{
+		"internet-charge-type": {"BANDWIDTH_PREPAID", "TRAFFIC_POSTPAID_BY_HOUR", "BANDWIDTH_POSTPAID_BY_HOUR", "BANDWIDTH_PACKAGE"},
+	},
 }
 
 func (m *Module) zoneID(name string) string {
@@ -251,38 +258,25 @@ func (m *Module) zoneID(name string) string {
 	return ""
 }
 
-func (f *lbFilter) match(m *Module, lb *LoadBalancer) bool {
-	switch f.name {
-	case "tag:":
-		for _, t := range lb.Tags {
-			if t.TagKey == f.tagKey && slices.Contains(f.values, t.TagValue) {
-				return true
-			}
-		}
-		return false
-	case "tag-key":
-		return slices.ContainsFunc(lb.Tags, func(t clb.TagInfo) bool { return slices.Contains(f.values, t.TagKey) })
-	case "master-zone-id":
-		return lb.Zone != "" && (slices.Contains(f.values, m.zoneID(lb.Zone)) || slices.Contains(f.values, lb.Zone))
-	case "vip-isp":
-		return slices.Contains(f.values, lb.VipIsp)
-	case "internet-charge-type":
-		return lb.Type == clb.TypeOpen && slices.Contains(f.values, "TRAFFIC_POSTPAID_BY_HOUR")
-	}
-	return false // function-name: no load balancer here forwards to cloud functions
-}
-
 func (m *Module) describeLoadBalancers(r *api.Request) (any, error) {
 	in, err := api.Decode[clb.DescribeLoadBalancersRequest](r)
 	if err != nil {
 		return nil, err
 	}
-	if len(in.LoadBalancerIds) > api.MaxLimit {
-		return nil, api.InvalidValue("LoadBalancerIds", "at most %d ids, got %d", api.MaxLimit, len(in.LoadBalancerIds))
+	if err := (api.IDList{Field: "LoadBalancerIds", Max: maxDescribeIDs, TooManyCode: clb.CodeLength}).Check(in.LoadBalancerIds); err != nil {
+		return nil, err
 	}
-	filters, err := parseLBFilters(in.Filters)
+	filters, err := lbFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
+	}
+	if in.LoadBalancerType != "" {
+		if err := api.OneOf("LoadBalancerType", in.LoadBalancerType, clb.TypeOpen, clb.TypeInternal); err != nil {
+			return nil, err
+		}
+	}
+	if in.Forward != nil && *in.Forward != 0 && *in.Forward != 1 {
+		return nil, api.InvalidValue("Forward", "must be 0 (classic) or 1, got %d", *in.Forward)
 	}
 	orderBy := cmp.Or(in.OrderBy, "CreateTime")
 	if !slices.Contains([]string{"LoadBalancerName", "CreateTime", "Domain", "LoadBalancerType"}, orderBy) {
@@ -326,7 +320,7 @@ func (m *Module) describeLoadBalancers(r *api.Request) (any, error) {
 			}
 			return c
 		})
-		page, err := api.Page(match, in.Offset, in.Limit, 20)
+		page, err := api.Page(match, in.Offset, in.Limit, api.DefaultLimit)
 		if err != nil {
 			return err
 		}
@@ -371,7 +365,7 @@ func anyIn(have, want []string) bool {
 	return slices.ContainsFunc(have, func(s string) bool { return slices.Contains(want, s) })
 }
 
-func (m *Module) lbMatches(in *clb.DescribeLoadBalancersRequest, filters []lbFilter, lb *LoadBalancer, t *lbTargets) bool {
+func (m *Module) lbMatches(in *clb.DescribeLoadBalancersRequest, filters api.Filters[lbRow], lb *LoadBalancer, t *lbTargets) bool {
 	if t == nil {
 		t = &lbTargets{}
 	}
@@ -400,13 +394,10 @@ func (m *Module) lbMatches(in *clb.DescribeLoadBalancersRequest, filters []lbFil
 		return false
 	case in.MasterZone != "" && in.MasterZone != m.zoneID(lb.Zone) && in.MasterZone != lb.Zone:
 		return false
+	case in.SecurityGroup != "" && !slices.Contains(lb.SecurityGroups, in.SecurityGroup):
+		return false
 	}
-	for i := range filters {
-		if !filters[i].match(m, lb) {
-			return false
-		}
-	}
-	return true
+	return filters.Match(&lbRow{lb: lb, zoneID: m.zoneID(lb.Zone)})
 }
 
 func (m *Module) lbView(lb *LoadBalancer, r *api.Request) clb.LoadBalancer {
@@ -425,6 +416,7 @@ func (m *Module) lbView(lb *LoadBalancer, r *api.Request) clb.LoadBalancer {
 		Tags:             append([]clb.TagInfo{}, lb.Tags...),
 		AddressIPVersion: lb.AddressIPVersion,
 		VipIsp:           lb.VipIsp,
+		SecureGroups:     append([]string{}, lb.SecurityGroups...),
 	}
 	if z, ok := m.w.Zone(lb.Zone); ok {
 		id, _ := strconv.ParseUint(z.ID, 10, 64)
@@ -439,11 +431,8 @@ func (m *Module) deleteLoadBalancer(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.LoadBalancerIds) == 0 {
-		return nil, api.MissingParameter("LoadBalancerIds")
-	}
-	if len(in.LoadBalancerIds) > maxIDsPerCall {
-		return nil, api.Errorf(clb.CodeLength, "parameter `LoadBalancerIds`: at most %d ids, got %d", maxIDsPerCall, len(in.LoadBalancerIds))
+	if err := (api.IDList{Field: "LoadBalancerIds", Max: maxIDsPerCall, Required: true, TooManyCode: clb.CodeLength}).Check(in.LoadBalancerIds); err != nil {
+		return nil, err
 	}
 	ids := slices.Compact(slices.Sorted(slices.Values(in.LoadBalancerIds)))
 	err = m.w.Store.Update(func(tx *store.Tx) error {
@@ -465,6 +454,9 @@ func (m *Module) deleteLoadBalancer(r *api.Request) (any, error) {
 				if err := vpc.ReleaseIP(tx, lb.SubnetId, lb.Vip); err != nil {
 					return err
 				}
+			}
+			if err := vpc.BindSecurityGroups(tx, lb.LoadBalancerId, "SecurityGroups", nil); err != nil {
+				return err
 			}
 			if err := m.lbs.Delete(tx, lb.LoadBalancerId); err != nil {
 				return err

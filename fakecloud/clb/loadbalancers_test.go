@@ -2,6 +2,7 @@ package clb_test
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,7 +123,13 @@ func TestCreateLoadBalancerErrors(t *testing.T) {
 		{"number 0", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Number: ptr(uint64(0))}, cloudapi.CodeInvalidParameterValue},
 		{"too many tags", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Tags: long}, cloudapi.CodeInvalidParameterValue},
 		{"empty tag key", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Tags: []clbapi.TagInfo{{TagValue: "v"}}}, cloudapi.CodeInvalidParameterValue},
-		{"duplicate tag", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Tags: []clbapi.TagInfo{{TagKey: "k"}, {TagKey: "k"}}}, clbapi.CodeDuplicate},
+		{"duplicate tag", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Tags: []clbapi.TagInfo{{TagKey: "k", TagValue: "1"}, {TagKey: "k", TagValue: "2"}}}, clbapi.CodeDuplicate},
+		{"empty tag value", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Tags: []clbapi.TagInfo{{TagKey: "k"}}}, cloudapi.CodeInvalidParameterValue},
+		{"name with a dot", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, LoadBalancerName: "web.prod"}, cloudapi.CodeInvalidParameterValue},
+		{"name 61 characters", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, LoadBalancerName: strings.Repeat("负", 61)}, cloudapi.CodeInvalidParameterValue},
+		{"lower-case ipv4", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, AddressIPVersion: "ipv4"}, cloudapi.CodeInvalidParameterValue},
+		{"single-ISP vip", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, VipIsp: "CMCC"}, cloudapi.CodeUnsupportedOperation},
+		{"token not ASCII", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, ClientToken: "令牌"}, cloudapi.CodeInvalidParameterValue},
 		{"public vip outside pool", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Vip: "8.8.8.8"}, cloudapi.CodeInvalidParameterValue},
 		{"over the region limit", clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen, Number: ptr(uint64(2))}, cloudapi.CodeLimitExceeded},
 	}

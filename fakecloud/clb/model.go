@@ -25,7 +25,10 @@ type LoadBalancer struct {
 	// plane serves it on this machine (see LoopbackVIP).
 	Vip         string
 	LoopbackVip string
-	CreatedTime time.Time
+	// SecurityGroups are the bound groups in priority order (OPEN load balancers only);
+	// with any bound, the data plane accepts only the sources their inbound rules allow.
+	SecurityGroups []string
+	CreatedTime    time.Time
 	// ReadyAt ends the creation task (Status 0 before, 1 after). BusyUntil ends the task of
 	// the latest write; until then other writes are refused (ResourceInOperation).
 	ReadyAt   time.Time

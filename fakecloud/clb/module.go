@@ -9,10 +9,14 @@
 // LoopbackVIP), a target's private IP onto itself when it is a loopback address, through
 // Options.TargetMap, or onto 127.0.0.1 for an instance marked Local. Targets that map
 // nowhere, and instances that are not RUNNING, get no traffic. The data plane never binds
-// or connects anywhere else.
+// or connects anywhere else. A public load balancer's VIP from a loopback PublicPool is
+// served at that very address. Security groups bound with SetLoadBalancerSecurityGroups
+// (public load balancers only, as documented) filter clients: the first inbound rule that
+// matches a client's address, protocol and the listener's port decides, and no match
+// refuses (reset before any byte reaches a target; a UDP datagram is dropped).
 //
 // Writes are asynchronous as in the cloud: each answers a RequestId that DescribeTaskStatus
-// reports running until World.Delays.LBTask has passed, and until then the load balancer
+// reports running until Options.Delays.Task has passed, and until then the load balancer
 // refuses other writes with FailedOperation.ResourceInOperation (wait with
 // cloudapi/clb.Client.WaitTask). The data plane applies a change as soon as it is
 // committed; tasks never fail here (Status 1 is never answered).
@@ -37,14 +41,31 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
+// Delays says how long the CLB's asynchronous tasks run (0: done at once).
+type Delays struct {
+	Task time.Duration // DescribeTaskStatus running -> done
+}
+
+// DelaysSeedKey is the seed section with the CLB delays (loadBalancerDelays: {task: 1s}).
+const DelaysSeedKey = "loadBalancerDelays"
+
+// SeedDelays reads the task delay a seed sets; ok is false when it sets none.
+func SeedDelays(s *api.Seed) (d Delays, ok bool, err error) {
+	ok, err = s.Durations(DelaysSeedKey, map[string]*time.Duration{"task": &d.Task})
+	return d, ok, err
+}
+
 // Options configure the module. Zero values take the documented defaults.
 type Options struct {
+	Delays Delays
 	// DataPlane makes listeners carry real traffic on loopback.
 	DataPlane bool
 	// DataPlaneOptions tune the proxy (dial and idle timeouts).
 	DataPlaneOptions dataplane.Options
 	// PublicPool is where OPEN load balancers get their VIPs (default 198.18.0.0/16,
-	// which no public network routes and cvm's public pools do not use).
+	// which no public network routes and cvm's public pools do not use). A loopback prefix
+	// (outside LoopbackPool and the TargetMap) makes the data plane serve each public VIP
+	// on that very address, so the IP a user is shown answers on this machine.
 	PublicPool netip.Prefix
 	// LoopbackPool is where the data plane addresses of load balancers come from
 	// (default 127.240.0.0/16).
@@ -71,6 +92,9 @@ type PrefixMap struct {
 func (o Options) Validate() error { return o.defaults() }
 
 func (o *Options) defaults() error {
+	if o.Delays.Task < 0 {
+		return fmt.Errorf("clb: the task delay must not be negative, got %s", o.Delays.Task)
+	}
 	if !o.PublicPool.IsValid() {
 		o.PublicPool = netip.MustParsePrefix("198.18.0.0/16")
 	}
@@ -83,9 +107,15 @@ func (o *Options) defaults() error {
 	if !o.PublicPool.Addr().Is4() {
 		return fmt.Errorf("clb: public pool %s is not IPv4", o.PublicPool)
 	}
+	if o.PublicPool.Addr().IsLoopback() && o.PublicPool.Overlaps(o.LoopbackPool) {
+		return fmt.Errorf("clb: public pool %s overlaps the loopback pool %s", o.PublicPool, o.LoopbackPool)
+	}
 	for _, pm := range o.TargetMap {
 		if !pm.From.Addr().Is4() || !pm.To.Addr().Is4() || pm.From.Bits() != pm.To.Bits() || !pm.To.Addr().IsLoopback() || pm.To.Bits() < 8 {
 			return fmt.Errorf("clb: target map %s -> %s must map IPv4 prefixes of equal length onto loopback", pm.From, pm.To)
+		}
+		if pm.To.Overlaps(o.PublicPool) {
+			return fmt.Errorf("clb: target map %s -> %s overlaps the public pool %s", pm.From, pm.To, o.PublicPool)
 		}
 	}
 	if o.HealthTimeUnit <= 0 {
@@ -122,24 +152,12 @@ type Module struct {
 }
 
 // New is the module without a data plane, for fakecloud's module list.
-func New(w *api.World) api.Module {
-	m, err := NewWithOptions(w, Options{})
-	if err != nil {
-		panic(err) // the zero Options are valid: only a programming error gets here
-	}
-	return m
-}
+func New(w *api.World) (api.Module, error) { return NewWithOptions(w, Options{}) }
 
-// WithOptions returns a module constructor using opts, for fakecloud.Config.Modules.
-// Check opts with Validate first: invalid options are a programming error here and panic.
-func WithOptions(opts Options) func(w *api.World) api.Module {
-	return func(w *api.World) api.Module {
-		m, err := NewWithOptions(w, opts)
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}
+// WithOptions returns a module constructor using opts, for fakecloud.Config.Modules;
+// invalid opts make it return an error (fakecloud.New reports it).
+func WithOptions(opts Options) api.NewModule {
+	return func(w *api.World) (api.Module, error) { return NewWithOptions(w, opts) }
 }
 
 // NewWithOptions registers the CLB tables in w's store (and reads the cvm and vpc ones).
@@ -183,6 +201,10 @@ func (m *Module) API() api.Service {
 		"BatchDeregisterTargets": m.batchDeregisterTargets,
 		"DescribeTargets":        m.describeTargets,
 		"DescribeTaskStatus":     m.describeTaskStatus,
+
+		"SetLoadBalancerSecurityGroups": m.setLoadBalancerSecurityGroups,
+		"DeleteLoadBalancerListeners":   m.deleteLoadBalancerListeners,
+		"BatchModifyTargetWeight":       m.batchModifyTargetWeight,
 	}}
 }
 

@@ -52,9 +52,11 @@ func (m *Module) reconcile() {
 func (m *Module) desired(tx *store.Tx, now time.Time) dataplane.Spec {
 	var spec dataplane.Spec
 	vips := map[string]netip.Addr{}
+	lbs := map[string]*LoadBalancer{}
 	for _, lb := range m.lbs.List(tx) {
 		if a, ok := loopbackAddr(lb.LoopbackVip); ok {
 			vips[lb.LoadBalancerId] = a
+			lbs[lb.LoadBalancerId] = lb
 		}
 	}
 	for _, l := range m.listeners.List(tx) {
@@ -70,6 +72,9 @@ func (m *Module) desired(tx *store.Tx, now time.Time) dataplane.Spec {
 			SessionExpire:     time.Duration(l.SessionExpireTime) * time.Second,
 			ResetOnDeregister: l.DeregisterTargetRst,
 			Health:            healthSpec(&l.HealthCheck, m.opts.HealthTimeUnit),
+		}
+		if rules := m.sourceRules(tx, lbs[l.LoadBalancerId], l.Protocol, l.Port); rules != nil {
+			ls.FilterSources, ls.Sources = true, rules
 		}
 		for _, t := range m.liveTargets(tx, l, now) {
 			ip, local := t.EniIp, false

@@ -16,9 +16,9 @@ const (
 )
 
 // startTask records the task of the write r and marks lbs busy until it is done
-// (w.Delays.LBTask from now; 0 = done at once). The caller Puts the load balancers.
+// (Options.Delays.Task from now; 0 = done at once). The caller Puts the load balancers.
 func (m *Module) startTask(tx *store.Tx, r *api.Request, lbs ...*LoadBalancer) (time.Time, error) {
-	done := r.Now.Add(m.w.Delays.LBTask)
+	done := r.Now.Add(m.opts.Delays.Task)
 	return done, m.recordTask(tx, r, done, lbs...)
 }
 

@@ -10,12 +10,12 @@ import (
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	clbapi "github.com/stratus-cloud/stratus/cloudapi/clb"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/clb"
 )
 
 func TestTasksAreAsynchronous(t *testing.T) {
 	clock := newClock()
-	e := newEnv(t, envOpts{clock: clock, delays: &api.Delays{LBTask: 10 * time.Second}})
+	e := newEnv(t, envOpts{clock: clock, delays: &clb.Delays{Task: 10 * time.Second}})
 	status := func(id string) int64 {
 		t.Helper()
 		out, err := e.clb.DescribeTaskStatus(e.ctx, &clbapi.DescribeTaskStatusRequest{TaskId: id})
@@ -68,7 +68,7 @@ func TestTasksAreAsynchronous(t *testing.T) {
 
 // WaitTask against the real clock: the task runs for LBTask, then the wait returns.
 func TestWaitTaskAgainstFakecloud(t *testing.T) {
-	e := newEnv(t, envOpts{delays: &api.Delays{LBTask: 300 * time.Millisecond}})
+	e := newEnv(t, envOpts{delays: &clb.Delays{Task: 300 * time.Millisecond}})
 	start := time.Now() // before the server's r.Now, so the task ends 300ms after it at the earliest
 	out, err := e.clb.CreateLoadBalancer(e.ctx, &clbapi.CreateLoadBalancerRequest{LoadBalancerType: clbapi.TypeOpen})
 	require.NoError(t, err)

@@ -63,8 +63,14 @@ func (m *Module) allocPublicVIP(want string, used map[netip.Addr]bool) (string, 
 	return a.String(), nil
 }
 
-// allocLoopbackVIP picks the loopback address the data plane serves a new load balancer on.
-func (m *Module) allocLoopbackVIP(used map[netip.Addr]bool) (string, error) {
+// allocLoopbackVIP picks the loopback address the data plane serves a new load balancer
+// on: its VIP itself when that is a loopback address (a public pool on loopback, so the
+// address users see answers on this machine), else one from the loopback pool.
+func (m *Module) allocLoopbackVIP(vip string, used map[netip.Addr]bool) (string, error) {
+	if a, err := netip.ParseAddr(vip); err == nil && a.IsLoopback() {
+		used[a] = true
+		return a.String(), nil
+	}
 	a, ok := firstFree(m.opts.LoopbackPool, used)
 	if !ok {
 		return "", api.Errorf("ResourceInsufficient", "the data plane's loopback pool %s is exhausted", m.opts.LoopbackPool)

@@ -2,7 +2,6 @@ package cvm
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,91 +12,58 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
+// Per-request limits of the CVM actions (SDK v1.0.162 model docs; fakecloud/LIMITS.md).
 const (
-	maxIDsPerCall = 100
-	maxFilters    = 10
-	// maxFilterValues is higher than the public cloud's 5 because the cloud provider
-	// batches a whole node list (private-ip-address) into one call.
-	maxFilterValues = 100
+	maxIDsPerCall   = 100 // InstanceIds of Describe/Stop/Start/TerminateInstances
+	maxFilters      = 10
+	maxFilterValues = 5
 )
 
-// instanceFilter is one compiled filter. values is the set to match; byIP marks the
-// filter that may drive the private-ip index.
-type instanceFilter struct {
-	name   string
-	values map[string]struct{}
-	field  func(in *Instance, state string) string // nil for tag filters
-	tagKey string                                  // tag:<key>; "" with field == nil means tag-key
+// instanceRow is what a filter sees: an instance and its state at the request's time.
+type instanceRow struct {
+	in    *Instance
+	state string
 }
 
-func (f *instanceFilter) match(in *Instance, state string) bool {
-	if f.field != nil {
-		_, ok := f.values[f.field(in, state)]
-		return ok
-	}
-	for _, t := range in.Tags {
-		if f.tagKey == "" {
-			if _, ok := f.values[t.Key]; ok {
-				return true
-			}
-		} else if t.Key == f.tagKey {
-			if _, ok := f.values[t.Value]; ok {
-				return true
-			}
-		}
-	}
-	return false
+func one(s string) []string { return []string{s} }
+
+var describeFilters = api.FilterSpec[instanceRow]{
+	Limits: api.FilterLimits{
+		MaxFilters: maxFilters, MaxValues: maxFilterValues,
+		TooManyFiltersCode: "InvalidFilterValue.LimitExceeded", TooManyValuesCode: "InvalidFilterValue.LimitExceeded",
+		UnknownNameCode: "InvalidFilter",
+	},
+	Fields: map[string]func(*instanceRow) []string{
+		"zone":                 func(r *instanceRow) []string { return one(r.in.Zone) },
+		"project-id":           func(*instanceRow) []string { return one("0") },
+		"vpc-id":               func(r *instanceRow) []string { return one(r.in.VpcId) },
+		"subnet-id":            func(r *instanceRow) []string { return one(r.in.SubnetId) },
+		"instance-id":          func(r *instanceRow) []string { return one(r.in.InstanceId) },
+		"uuid":                 func(r *instanceRow) []string { return one(r.in.Uuid) },
+		"security-group-id":    func(r *instanceRow) []string { return r.in.SecurityGroupIds },
+		"instance-name":        func(r *instanceRow) []string { return one(r.in.InstanceName) },
+		"instance-type":        func(r *instanceRow) []string { return one(r.in.InstanceType) },
+		"instance-charge-type": func(r *instanceRow) []string { return one(r.in.ChargeType) },
+		"instance-state":       func(r *instanceRow) []string { return one(r.state) },
+		"private-ip-address":   func(r *instanceRow) []string { return one(r.in.PrivateIP) },
+		"public-ip-address":    func(r *instanceRow) []string { return one(r.in.PublicIP) },
+		"image-id":             func(r *instanceRow) []string { return one(r.in.ImageId) },
+	},
+	Tags:     func(r *instanceRow) []cloudapi.Tag { return r.in.Tags },
+	TagValue: true,
+	Enums: map[string][]string{
+		"instance-state":       stateNames,
+		"instance-charge-type": {"PREPAID", "POSTPAID_BY_HOUR", "CDHPAID", "SPOTPAID"},
+	},
 }
 
-var instanceFields = map[string]func(in *Instance, state string) string{
-	"zone":                 func(in *Instance, _ string) string { return in.Zone },
-	"vpc-id":               func(in *Instance, _ string) string { return in.VpcId },
-	"subnet-id":            func(in *Instance, _ string) string { return in.SubnetId },
-	"instance-id":          func(in *Instance, _ string) string { return in.InstanceId },
-	"instance-name":        func(in *Instance, _ string) string { return in.InstanceName },
-	"instance-type":        func(in *Instance, _ string) string { return in.InstanceType },
-	"instance-state":       func(_ *Instance, state string) string { return state },
-	"private-ip-address":   func(in *Instance, _ string) string { return in.PrivateIP },
-	"public-ip-address":    func(in *Instance, _ string) string { return in.PublicIP },
-	"image-id":             func(in *Instance, _ string) string { return in.ImageId },
-	"instance-charge-type": func(in *Instance, _ string) string { return in.ChargeType },
-}
-
-func compileFilters(filters []cloudapi.Filter) ([]*instanceFilter, error) {
-	if len(filters) > maxFilters {
-		return nil, api.Errorf("InvalidFilterValue.LimitExceeded", "parameter `Filters` has %d filters, at most %d are allowed", len(filters), maxFilters)
+// instanceIDs is the InstanceIds list of every CVM action that takes one.
+func instanceIDs(required, rejectDuplicates bool) api.IDList {
+	return api.IDList{
+		Field: "InstanceIds", Max: maxIDsPerCall, Required: required, Prefix: "ins-",
+		MalformedCode: "InvalidInstanceId.Malformed", TooManyCode: "InvalidParameterValue.LimitExceeded",
+		RejectDuplicates: rejectDuplicates,
 	}
-	out := make([]*instanceFilter, 0, len(filters))
-	for i, f := range filters {
-		if len(f.Values) == 0 {
-			return nil, api.InvalidValue(fmt.Sprintf("Filters.%d.Values", i), "filter %q needs at least one value", f.Name)
-		}
-		if len(f.Values) > maxFilterValues {
-			return nil, api.Errorf("InvalidFilterValue.LimitExceeded", "parameter `Filters.%d.Values` has %d values, at most %d are allowed", i, len(f.Values), maxFilterValues)
-		}
-		c := &instanceFilter{name: f.Name, values: make(map[string]struct{}, len(f.Values))}
-		for _, v := range f.Values {
-			c.values[v] = struct{}{}
-		}
-		switch field, ok := instanceFields[f.Name]; {
-		case ok:
-			c.field = field
-		case f.Name == "tag-key":
-		case strings.HasPrefix(f.Name, "tag:") && len(f.Name) > len("tag:"):
-			c.tagKey = f.Name[len("tag:"):]
-		default:
-			return nil, api.Errorf("InvalidFilter", "parameter `Filters.%d.Name`: filter %q is not supported", i, f.Name)
-		}
-		if f.Name == "instance-state" {
-			for _, v := range f.Values {
-				if !validStates[v] {
-					return nil, api.InvalidValue(fmt.Sprintf("Filters.%d.Values", i), "%q is not an instance state", v)
-				}
-			}
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 func (m *Module) describeInstances(r *api.Request) (any, error) {
@@ -105,20 +71,20 @@ func (m *Module) describeInstances(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.InstanceIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf("InvalidParameter.AtMostOne", "parameters `InstanceIds` and `Filters` cannot be given together")
-	}
-	if err := checkInstanceIDs(in.InstanceIds); err != nil {
+	if err := api.Exclusive("InvalidParameter.AtMostOne", "InstanceIds", len(in.InstanceIds) > 0, "Filters", len(in.Filters) > 0); err != nil {
 		return nil, err
 	}
-	filters, err := compileFilters(in.Filters)
+	if err := instanceIDs(false, false).Check(in.InstanceIds); err != nil {
+		return nil, err
+	}
+	filters, err := describeFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
 	out := &cvm.DescribeInstancesResponse{InstanceSet: []cvm.Instance{}}
 	err = m.w.Store.View(func(tx *store.Tx) error {
 		sel := m.selectInstances(tx, in.InstanceIds, filters, r.Now)
-		pg, err := api.Page(sel, in.Offset, in.Limit, 20)
+		pg, err := api.Page(sel, in.Offset, in.Limit, api.DefaultLimit)
 		if err != nil {
 			return err
 		}
@@ -135,57 +101,26 @@ func (m *Module) describeInstances(r *api.Request) (any, error) {
 	return out, nil
 }
 
-func checkInstanceIDs(ids []string) error {
-	if len(ids) > maxIDsPerCall {
-		return api.Errorf("InvalidParameterValue.LimitExceeded", "parameter `InstanceIds` has %d IDs, at most %d are allowed", len(ids), maxIDsPerCall)
-	}
-	for i, id := range ids {
-		if !wellFormedID(id) {
-			return api.Errorf("InvalidInstanceId.Malformed", "parameter `InstanceIds.%d`: %q is not an instance ID (ins-xxxxxxxx)", i, id)
-		}
-	}
-	return nil
-}
-
 // selectInstances returns the live instances named by ids, or matching every filter, in
 // creation order. When an instance-id or private-ip-address filter (or ids) narrows the
 // candidates, they come from point lookups instead of a scan of the whole table.
-func (m *Module) selectInstances(tx *store.Tx, ids []string, filters []*instanceFilter, now time.Time) []*Instance {
+func (m *Module) selectInstances(tx *store.Tx, ids []string, filters api.Filters[instanceRow], now time.Time) []*Instance {
 	var candidates []*Instance
 	indexed := false
-	switch {
-	case len(ids) > 0:
+	if len(ids) > 0 {
 		candidates, indexed = m.lookupIDs(tx, ids), true
-	default:
-		for _, f := range filters {
-			switch f.name {
-			case "instance-id":
-				candidates, indexed = m.lookupIDs(tx, keys(f.values)), true
-			case "private-ip-address":
-				candidates, indexed = m.lookupIPs(tx, f.values), true
-			default:
-				continue
-			}
-			break
-		}
+	} else if v, ok := filters.Values("instance-id"); ok {
+		candidates, indexed = m.lookupIDs(tx, v), true
+	} else if v, ok := filters.Values("private-ip-address"); ok {
+		candidates, indexed = m.lookupIPs(tx, v), true
 	}
 	if !indexed {
 		candidates = instancesT.List(tx)
 	}
 	out := candidates[:0:0]
 	for _, x := range candidates {
-		state := EffectiveState(x, now)
-		if state == "" {
-			continue
-		}
-		ok := true
-		for _, f := range filters {
-			if !f.match(x, state) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		row := instanceRow{in: x, state: EffectiveState(x, now)}
+		if row.state != "" && filters.Match(&row) {
 			out = append(out, x)
 		}
 	}
@@ -194,14 +129,6 @@ func (m *Module) selectInstances(tx *store.Tx, ids []string, filters []*instance
 		slices.SortFunc(out, func(a, b *Instance) int {
 			return cmp.Or(a.CreatedTime.Compare(b.CreatedTime), cmp.Compare(a.LaunchIndex, b.LaunchIndex), strings.Compare(a.InstanceId, b.InstanceId))
 		})
-	}
-	return out
-}
-
-func keys(set map[string]struct{}) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
 	}
 	return out
 }
@@ -221,9 +148,9 @@ func (m *Module) lookupIDs(tx *store.Tx, ids []string) []*Instance {
 	return out
 }
 
-func (m *Module) lookupIPs(tx *store.Tx, ips map[string]struct{}) []*Instance {
+func (m *Module) lookupIPs(tx *store.Tx, ips []string) []*Instance {
 	out := make([]*Instance, 0, len(ips))
-	for ip := range ips {
+	for _, ip := range ips {
 		idx, ok := ipIndexT.Get(tx, ip)
 		if !ok {
 			continue

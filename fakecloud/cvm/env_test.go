@@ -13,6 +13,7 @@ import (
 	vpcapi "github.com/stratus-cloud/stratus/cloudapi/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/fakecloudtest"
 )
 
@@ -31,7 +32,7 @@ type env struct {
 
 type envOpts struct {
 	seed    *api.Seed
-	delays  *api.Delays
+	delays  *cvm.Delays
 	dataDir string
 	clock   *clock
 }
@@ -52,7 +53,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.seed == nil {
 		o.seed = seedFile(t)
 	}
-	c, err := fakecloud.New(fakecloud.Config{Seed: o.seed, Delays: o.delays, DataDir: o.dataDir, Clock: o.clock.Now, RateLimit: -1})
+	var delays *fakecloud.Delays
+	if o.delays != nil {
+		delays = &fakecloud.Delays{CVM: *o.delays}
+	}
+	c, err := fakecloud.New(fakecloud.Config{Seed: o.seed, Delays: delays, DataDir: o.dataDir, Clock: o.clock.Now, RateLimit: -1})
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() { srv.Close(); _ = c.Close() })

@@ -17,22 +17,26 @@ func fuzzWorld(tb testing.TB, now time.Time) (*api.World, *Module) {
 	w := &api.World{Store: store.New(), Region: "ap-guangzhou",
 		Zones:  []api.Zone{{Name: "ap-guangzhou-1", ID: "100001", State: "AVAILABLE"}, {Name: "ap-guangzhou-2", ID: "100002", State: "AVAILABLE"}},
 		Clock:  func() time.Time { return now },
-		Delays: api.Delays{InstanceBoot: time.Second},
 		Limits: map[string]int{"instances-per-region": 50},
 	}
-	vm := vpc.New(w)
-	m := New(w).(*Module)
-	seed := &api.Seed{
-		VPCs: []api.SeedVPC{{VpcID: "vpc-fuzz0001", CidrBlock: "10.0.0.0/16", Subnets: []api.SeedSubnet{
-			{SubnetID: "subnet-fuzz0001", CidrBlock: "10.0.1.0/28", Zone: "ap-guangzhou-1"},
-			{SubnetID: "subnet-fuzz0002", CidrBlock: "10.0.2.0/24", Zone: "ap-guangzhou-2"},
-		}}},
-		Instances: []api.SeedInstance{
-			{InstanceID: "ins-fuzz0001", Zone: "ap-guangzhou-1", SubnetID: "subnet-fuzz0001", PrivateIP: "10.0.1.5"},
-			{InstanceID: "ins-fuzz0002", Zone: "ap-guangzhou-2", SubnetID: "subnet-fuzz0002", State: "STOPPED", PublicIP: "203.0.113.9"},
-		},
+	vm, err := vpc.New(w)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	err := w.Store.Update(func(tx *store.Tx) error {
+	m, err := NewWithOptions(w, Options{Delays: Delays{InstanceBoot: time.Second}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	seed := &api.Seed{}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{VpcID: "vpc-fuzz0001", CidrBlock: "10.0.0.0/16", Subnets: []vpc.SeedSubnet{
+		{SubnetID: "subnet-fuzz0001", CidrBlock: "10.0.1.0/28", Zone: "ap-guangzhou-1"},
+		{SubnetID: "subnet-fuzz0002", CidrBlock: "10.0.2.0/24", Zone: "ap-guangzhou-2"},
+	}}})
+	SetSeed(seed, []SeedInstance{
+		{InstanceID: "ins-fuzz0001", Zone: "ap-guangzhou-1", SubnetID: "subnet-fuzz0001", PrivateIP: "10.0.1.5"},
+		{InstanceID: "ins-fuzz0002", Zone: "ap-guangzhou-2", SubnetID: "subnet-fuzz0002", State: "STOPPED", PublicIP: "203.0.113.9"},
+	})
+	err = w.Store.Update(func(tx *store.Tx) error {
 		if err := vm.Seed(tx, seed); err != nil {
 			return err
 		}

@@ -19,18 +19,18 @@ func (m *Module) stopInstances(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch in.StopType {
-	case "", "SOFT", "HARD", "SOFT_FIRST":
-	default:
-		return nil, api.InvalidValue("StopType", "%q is not one of SOFT, HARD, SOFT_FIRST", in.StopType)
+	if in.StopType != "" {
+		if err := api.OneOf("StopType", in.StopType, "SOFT", "HARD", "SOFT_FIRST"); err != nil {
+			return nil, err
+		}
 	}
-	switch in.StoppedMode {
-	case "", "KEEP_CHARGING", "STOP_CHARGING":
-	default:
-		return nil, api.InvalidValue("StoppedMode", "%q is not one of KEEP_CHARGING, STOP_CHARGING", in.StoppedMode)
+	if in.StoppedMode != "" {
+		if err := api.OneOf("StoppedMode", in.StoppedMode, "KEEP_CHARGING", "STOP_CHARGING"); err != nil {
+			return nil, err
+		}
 	}
 	err = m.lifecycle(r, "StopInstances", in.InstanceIds, func(from string) (string, string, time.Duration, bool) {
-		return cvm.StateStopping, cvm.StateStopped, m.w.Delays.InstanceStop, from == cvm.StateRunning
+		return cvm.StateStopping, cvm.StateStopped, m.delays.InstanceStop, from == cvm.StateRunning
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func (m *Module) startInstances(r *api.Request) (any, error) {
 		return nil, err
 	}
 	err = m.lifecycle(r, "StartInstances", in.InstanceIds, func(from string) (string, string, time.Duration, bool) {
-		return cvm.StateStarting, cvm.StateRunning, m.w.Delays.InstanceBoot, from == cvm.StateStopped
+		return cvm.StateStarting, cvm.StateRunning, m.delays.InstanceBoot, from == cvm.StateStopped
 	})
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (m *Module) terminateInstances(r *api.Request) (any, error) {
 		return nil, err
 	}
 	err = m.lifecycle(r, "TerminateInstances", in.InstanceIds, func(from string) (string, string, time.Duration, bool) {
-		return cvm.StateTerminating, gone, m.w.Delays.Terminate, from == cvm.StateRunning || from == cvm.StateStopped || from == cvm.StateLaunchFailed
+		return cvm.StateTerminating, gone, m.delays.Terminate, from == cvm.StateRunning || from == cvm.StateStopped || from == cvm.StateLaunchFailed
 	})
 	if err != nil {
 		return nil, err
@@ -69,22 +69,14 @@ func (m *Module) terminateInstances(r *api.Request) (any, error) {
 // lifecycle applies one state transition to every instance in ids, all or none: an
 // unknown instance or one in a state the action does not accept fails the whole call.
 func (m *Module) lifecycle(r *api.Request, action string, ids []string, t transition) error {
-	if len(ids) == 0 {
-		return api.MissingParameter("InstanceIds")
-	}
-	if err := checkInstanceIDs(ids); err != nil {
+	if err := instanceIDs(true, true).Check(ids); err != nil {
 		return err
 	}
 	return m.w.Store.Update(func(tx *store.Tx) error {
 		if err := m.reap(tx, r.Now); err != nil {
 			return err
 		}
-		seen := make(map[string]bool, len(ids))
 		for _, id := range ids {
-			if seen[id] {
-				return api.Errorf("InvalidParameterValue.Duplicate", "parameter `InstanceIds`: %s is given twice", id)
-			}
-			seen[id] = true
 			x, ok := instancesT.Get(tx, id)
 			if !ok || !Exists(x, r.Now) {
 				return api.NotFound(cloudapi.CodeInvalidInstanceNotFound, "instance", id)

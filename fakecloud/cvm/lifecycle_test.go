@@ -10,7 +10,6 @@ import (
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 )
 
@@ -25,7 +24,7 @@ func (e *env) state(t *testing.T, id string) string {
 }
 
 func TestStateMachineWithDelays(t *testing.T) {
-	delays := &api.Delays{InstanceBoot: 10 * time.Second, InstanceStop: 5 * time.Second, Terminate: 7 * time.Second}
+	delays := &cvm.Delays{InstanceBoot: 10 * time.Second, InstanceStop: 5 * time.Second, Terminate: 7 * time.Second}
 	e := newEnv(t, envOpts{delays: delays})
 	ctx := context.Background()
 	req := runReq(1)
@@ -164,7 +163,7 @@ func TestLifecycleIsAllOrNothing(t *testing.T) {
 }
 
 func TestPrepaidTerminationShutsDownFirst(t *testing.T) {
-	e := newEnv(t, envOpts{delays: &api.Delays{Terminate: time.Minute}})
+	e := newEnv(t, envOpts{delays: &cvm.Delays{Terminate: time.Minute}})
 	ctx := context.Background()
 	req := runReq(1)
 	req.InstanceChargeType = "PREPAID"

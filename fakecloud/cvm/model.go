@@ -161,8 +161,8 @@ var catalogByName = func() map[string]instanceType {
 // defaultInstanceType is what RunInstances launches when InstanceType is empty.
 const defaultInstanceType = "S5.SMALL1"
 
-var validStates = map[string]bool{
-	cvm.StatePending: true, cvm.StateRunning: true, cvm.StateStopping: true, cvm.StateStopped: true,
-	cvm.StateStarting: true, cvm.StateShutdown: true, cvm.StateTerminating: true,
-	cvm.StateLaunchFailed: true, cvm.StateRebooting: true,
+// stateNames are the states the instance-state filter accepts.
+var stateNames = []string{
+	cvm.StatePending, cvm.StateLaunchFailed, cvm.StateRunning, cvm.StateStopping, cvm.StateStopped,
+	cvm.StateStarting, cvm.StateRebooting, cvm.StateShutdown, cvm.StateTerminating,
 }

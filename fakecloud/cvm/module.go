@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,14 +20,82 @@ import (
 // Module serves the CVM API.
 type Module struct {
 	w       *api.World
+	delays  Delays
 	vpcs    *store.Table[vpc.VPC]
 	subnets *store.Table[vpc.Subnet]
 }
 
-// New registers the CVM tables (and reads the VPC ones) in w's store.
-func New(w *api.World) api.Module {
+// Delays says how long the instance state machine's transitions take. Zero (unit tests)
+// makes every transition immediate; benchmarks and the sandbox use realistic values.
+type Delays struct {
+	InstanceBoot time.Duration // PENDING -> RUNNING, STARTING -> RUNNING
+	InstanceStop time.Duration // STOPPING -> STOPPED
+	Terminate    time.Duration // SHUTDOWN/TERMINATING -> gone
+}
+
+// Options configure the module.
+type Options struct {
+	Delays Delays
+}
+
+// New is the module with immediate transitions.
+func New(w *api.World) (api.Module, error) { return NewWithOptions(w, Options{}) }
+
+// WithOptions returns a module constructor using opts, for fakecloud.Config.Modules.
+func WithOptions(opts Options) api.NewModule {
+	return func(w *api.World) (api.Module, error) { return NewWithOptions(w, opts) }
+}
+
+// NewWithOptions registers the CVM tables (and reads the VPC ones) in w's store.
+func NewWithOptions(w *api.World, opts Options) (*Module, error) {
+	d := opts.Delays
+	if d.InstanceBoot < 0 || d.InstanceStop < 0 || d.Terminate < 0 {
+		return nil, fmt.Errorf("cvm: delays must not be negative, got %+v", d)
+	}
 	registerAll(w.Store)
-	return &Module{w: w, vpcs: vpc.VPCs(w.Store), subnets: vpc.Subnets(w.Store)}
+	return &Module{w: w, delays: d, vpcs: vpc.VPCs(w.Store), subnets: vpc.Subnets(w.Store)}, nil
+}
+
+// Seed sections the CVM module owns.
+const (
+	SeedKey       = "instances"
+	DelaysSeedKey = "instanceDelays"
+)
+
+// SeedInstance is one CVM instance. PrivateIP empty means "allocate from the subnet".
+// Local marks an instance that is this machine, so the data plane attaches its disks here.
+type SeedInstance struct {
+	InstanceID   string            `json:"instanceId"`
+	Name         string            `json:"name,omitempty"`
+	Zone         string            `json:"zone"`
+	InstanceType string            `json:"instanceType,omitempty"`
+	ImageID      string            `json:"imageId,omitempty"`
+	VpcID        string            `json:"vpcId,omitempty"`
+	SubnetID     string            `json:"subnetId"`
+	PrivateIP    string            `json:"privateIp,omitempty"`
+	PublicIP     string            `json:"publicIp,omitempty"`
+	State        string            `json:"state,omitempty"` // default RUNNING
+	Tags         map[string]string `json:"tags,omitempty"`
+	Local        bool              `json:"local,omitempty"`
+}
+
+// SetSeed puts instances into s's instance section.
+func SetSeed(s *api.Seed, instances []SeedInstance) { s.Set(SeedKey, instances) }
+
+// SeedInstances reads s's instance section (nil when there is none).
+func SeedInstances(s *api.Seed) ([]SeedInstance, error) {
+	var out []SeedInstance
+	_, err := s.Section(SeedKey, &out)
+	return out, err
+}
+
+// SeedDelays reads the instance delays a seed file sets (instanceDelays: {instanceBoot:
+// 30s, ...}); ok is false when it sets none.
+func SeedDelays(s *api.Seed) (d Delays, ok bool, err error) {
+	ok, err = s.Durations(DelaysSeedKey, map[string]*time.Duration{
+		"instanceBoot": &d.InstanceBoot, "instanceStop": &d.InstanceStop, "terminate": &d.Terminate,
+	})
+	return d, ok, err
 }
 
 // API lists the CVM actions.
@@ -53,8 +120,12 @@ const seedImage = "img-stratus0"
 // instance names its subnet; its VPC follows from it. PrivateIP empty leases the next
 // free address; State defaults to RUNNING and may be RUNNING or STOPPED.
 func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
+	instances, err := SeedInstances(s)
+	if err != nil {
+		return err
+	}
 	now := m.w.Now()
-	for i, si := range s.Instances {
+	for i, si := range instances {
 		id := si.InstanceID
 		if id == "" {
 			id = api.NewID("ins")
@@ -140,20 +211,9 @@ func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
 	return nil
 }
 
-// wellFormedID accepts "ins-" and lowercase letters and digits (real IDs have 8; seeds
-// may use readable ones).
-func wellFormedID(id string) bool {
-	rest, ok := strings.CutPrefix(id, "ins-")
-	if !ok || rest == "" || len(rest) > 32 {
-		return false
-	}
-	for _, c := range rest {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
+// wellFormedID accepts "ins-" and 1-32 lowercase letters and digits (real IDs have 8;
+// seeds may use readable ones).
+func wellFormedID(id string) bool { return api.WellFormedID(id, "ins-") }
 
 // put stores a new instance and indexes its private address.
 func (m *Module) put(tx *store.Tx, in *Instance) error {

@@ -10,13 +10,13 @@ import (
 
 	"github.com/stratus-cloud/stratus/cloudapi"
 	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
-	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 )
 
 func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()
-	delays := &api.Delays{InstanceBoot: time.Second, InstanceStop: time.Second, Terminate: time.Minute}
+	delays := &cvm.Delays{InstanceBoot: time.Second, InstanceStop: time.Second, Terminate: time.Minute}
 	e := newEnv(t, envOpts{dataDir: dir, clock: clk, delays: delays})
 	ctx := context.Background()
 	req := runReq(2)

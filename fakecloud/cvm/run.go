@@ -1,10 +1,12 @@
 package cvm
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -15,12 +17,25 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
+// Per-request limits of RunInstances (SDK v1.0.162 model docs; fakecloud/LIMITS.md).
 const (
-	maxInstanceCount = 100
-	maxNameLen       = 60
-	maxTokenLen      = 64
+	maxInstanceCount        = 100 // pay-as-you-go
+	maxPrepaidInstanceCount = 300
+	maxNameChars            = 60 // including {R:x} patterns
+	maxPrivateIPs           = 20
+	maxDataDisks            = 21 // 1 local + 20 cloud
+	maxUserData             = 16 << 10
+	maxHostName             = 60 // Linux; Windows is [2, 15]
 	// defaultInstanceQuota is the per-region instance quota ("instances-per-region").
 	defaultInstanceQuota = 10000
+)
+
+var (
+	systemDiskTypes = []string{"LOCAL_BASIC", "LOCAL_SSD", "CLOUD_BASIC", "CLOUD_SSD", "CLOUD_PREMIUM"}
+	dataDiskTypes   = []string{"LOCAL_BASIC", "LOCAL_SSD", "LOCAL_NVME", "LOCAL_PRO", "CLOUD_BASIC", "CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_HSSD", "CLOUD_TSSD"}
+	// tagResourceTypes: the model docs name instance and host, and say the tags can go to
+	// the instance's disks too.
+	tagResourceTypes = []string{"instance", "host", "disk"}
 )
 
 // publicPools are the documentation ranges public addresses come from.
@@ -28,8 +43,6 @@ var publicPools = []netip.Prefix{
 	netip.MustParsePrefix("203.0.113.0/24"),
 	netip.MustParsePrefix("198.51.100.0/24"),
 }
-
-var chargeTypes = map[string]bool{"": true, "POSTPAID_BY_HOUR": true, "PREPAID": true, "SPOTPAID": true}
 
 var internetChargeTypes = map[string]bool{
 	"": true, "BANDWIDTH_PREPAID": true, "TRAFFIC_POSTPAID_BY_HOUR": true,
@@ -121,24 +134,53 @@ func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
 	case !imageIDPattern.MatchString(l.image):
 		return nil, api.Errorf("InvalidImageId.Malformed", "parameter `ImageId`: %q is not of the form img-xxxxxxxx", l.image)
 	}
+	if l.charge == "" {
+		l.charge = "POSTPAID_BY_HOUR"
+	}
+	if err := api.OneOf("InstanceChargeType", l.charge, "PREPAID", "POSTPAID_BY_HOUR", "CDHPAID", "SPOTPAID"); err != nil {
+		return nil, err
+	}
+	if l.charge == "CDHPAID" {
+		return nil, api.Errorf(cloudapi.CodeUnsupportedOperation, "InstanceChargeType CDHPAID launches onto dedicated hosts, which this region does not sell")
+	}
 	if in.InstanceCount != nil {
-		if n := *in.InstanceCount; n < 1 || n > maxInstanceCount {
-			return nil, api.Errorf("InvalidParameterValue.Range", "parameter `InstanceCount` must be between 1 and %d, got %d", maxInstanceCount, n)
+		limit := int64(maxInstanceCount)
+		if l.charge == "PREPAID" {
+			limit = maxPrepaidInstanceCount
+		}
+		if n := *in.InstanceCount; n < 1 || n > limit {
+			return nil, api.Errorf("InvalidParameterValue.Range", "parameter `InstanceCount` must be between 1 and %d for %s instances, got %d", limit, l.charge, n)
 		}
 		l.count = int(*in.InstanceCount)
 	}
-	if len(in.InstanceName) > maxNameLen {
-		return nil, api.Errorf("InvalidInstanceName.TooLong", "parameter `InstanceName` is longer than %d characters", maxNameLen)
+	if err := api.MaxChars("InvalidInstanceName.TooLong", "InstanceName", in.InstanceName, maxNameChars); err != nil {
+		return nil, err
 	}
 	l.name = in.InstanceName
-	if len(l.token) > maxTokenLen {
-		return nil, api.Errorf("InvalidClientToken.TooLong", "parameter `ClientToken` is longer than %d characters", maxTokenLen)
+	if len(l.token) > api.MaxClientToken {
+		return nil, api.Errorf("InvalidClientToken.TooLong", "parameter `ClientToken` is at most %d ASCII characters, got %d bytes", api.MaxClientToken, len(l.token))
 	}
-	if !chargeTypes[l.charge] {
-		return nil, api.InvalidValue("InstanceChargeType", "%q is not one of POSTPAID_BY_HOUR, PREPAID, SPOTPAID", l.charge)
+	if err := api.ClientToken("", "ClientToken", l.token); err != nil {
+		return nil, err
 	}
-	if l.charge == "" {
-		l.charge = "POSTPAID_BY_HOUR"
+	if err := checkHostName(in.HostName); err != nil {
+		return nil, err
+	}
+	if err := checkUserData(in.UserData); err != nil {
+		return nil, err
+	}
+	if err := checkLogin(in.LoginSettings); err != nil {
+		return nil, err
+	}
+	if len(in.DataDisks) > maxDataDisks {
+		return nil, api.Errorf("InvalidParameterValue.LimitExceeded", "parameter `DataDisks` takes at most %d disks, got %d", maxDataDisks, len(in.DataDisks))
+	}
+	for i, d := range in.DataDisks {
+		if d.DiskType != "" {
+			if err := api.OneOf(fmt.Sprintf("DataDisks.%d.DiskType", i), d.DiskType, dataDiskTypes...); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := checkPrepaid(l.charge, in.InstanceChargePrepaid); err != nil {
 		return nil, err
@@ -146,6 +188,9 @@ func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
 	l.diskType, l.diskSize = "CLOUD_PREMIUM", 50
 	if d := in.SystemDisk; d != nil {
 		if d.DiskType != "" {
+			if err := api.OneOf("SystemDisk.DiskType", d.DiskType, systemDiskTypes...); err != nil {
+				return nil, err
+			}
 			l.diskType = d.DiskType
 		}
 		if d.DiskSize != nil {
@@ -161,10 +206,12 @@ func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
 		return nil, api.MissingParameter("VirtualPrivateCloud.VpcId")
 	case v.SubnetId == "":
 		return nil, api.MissingParameter("VirtualPrivateCloud.SubnetId")
-	case !wellFormedPrefixed(v.VpcId, "vpc-"):
+	case !api.WellFormedID(v.VpcId, "vpc-"):
 		return nil, api.Errorf("InvalidParameterValue.VpcIdMalformed", "parameter `VirtualPrivateCloud.VpcId`: %q is not a VPC ID", v.VpcId)
-	case !wellFormedPrefixed(v.SubnetId, "subnet-"):
+	case !api.WellFormedID(v.SubnetId, "subnet-"):
 		return nil, api.Errorf("InvalidParameterValue.SubnetIdMalformed", "parameter `VirtualPrivateCloud.SubnetId`: %q is not a subnet ID", v.SubnetId)
+	case len(v.PrivateIpAddresses) > maxPrivateIPs:
+		return nil, api.Errorf("InvalidParameterValue.LimitExceeded", "parameter `VirtualPrivateCloud.PrivateIpAddresses` takes at most %d addresses, got %d", maxPrivateIPs, len(v.PrivateIpAddresses))
 	case len(v.PrivateIpAddresses) > 0 && len(v.PrivateIpAddresses) != l.count:
 		return nil, api.Errorf("InvalidParameterValue.AmountNotEqual", "parameter `VirtualPrivateCloud.PrivateIpAddresses` has %d addresses for %d instances", len(v.PrivateIpAddresses), l.count)
 	}
@@ -198,32 +245,132 @@ func (m *Module) validateRun(in *cvm.RunInstancesRequest) (*launch, error) {
 		}
 	}
 	for i, sg := range in.SecurityGroupIds {
-		if !wellFormedPrefixed(sg, "sg-") {
+		if !api.WellFormedID(sg, "sg-") {
 			return nil, api.Errorf("InvalidSgId.Malformed", "parameter `SecurityGroupIds.%d`: %q is not a security group ID", i, sg)
 		}
 		l.sgs = append(l.sgs, sg)
 	}
 	keys := map[string]bool{}
 	for i, spec := range in.TagSpecification {
+		field := "TagSpecification." + strconv.Itoa(i)
+		if spec.ResourceType == "" {
+			return nil, api.MissingParameter(field + ".ResourceType")
+		}
+		if err := api.OneOf(field+".ResourceType", spec.ResourceType, tagResourceTypes...); err != nil {
+			return nil, err
+		}
+		if err := api.CheckTags(field+".Tags", spec.Tags, api.TagCodes{Duplicate: "InvalidParameterValue.DuplicateTags"}); err != nil {
+			return nil, err
+		}
 		if spec.ResourceType != "instance" {
-			if spec.ResourceType == "" {
-				return nil, api.MissingParameter("TagSpecification." + strconv.Itoa(i) + ".ResourceType")
-			}
-			continue // tags for other resource types (disks, ...) are accepted and not stored
+			continue // tags for the host or the disks are accepted and not stored
 		}
 		for j, t := range spec.Tags {
-			field := fmt.Sprintf("TagSpecification.%d.Tags.%d.Key", i, j)
-			if t.Key == "" {
-				return nil, api.InvalidValue(field, "tag key must not be empty")
-			}
 			if keys[t.Key] {
-				return nil, api.Errorf("InvalidParameterValue.DuplicateTags", "parameter `%s`: tag key %q is given twice", field, t.Key)
+				return nil, api.Errorf("InvalidParameterValue.DuplicateTags", "parameter `%s.Tags.%d.Key`: tag key %q is given twice", field, j, t.Key)
 			}
 			keys[t.Key] = true
 			l.tags = append(l.tags, t)
 		}
 	}
+	if len(l.tags) > api.MaxTags {
+		return nil, api.Errorf("InvalidParameterValue.LimitExceeded", "an instance takes at most %d tags, got %d", api.MaxTags, len(l.tags))
+	}
 	return l, nil
+}
+
+// checkHostName applies the Linux rules (the image's OS is not modelled): 2-60 letters,
+// digits, '-' and '.', no '.' or '-' first, last or twice in a row.
+func checkHostName(h string) error {
+	if h == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return api.Errorf("InvalidHostName.Malformed", "parameter `HostName` %q: %s", h, why)
+	}
+	if len(h) < 2 || len(h) > maxHostName {
+		return bad(fmt.Sprintf("must be 2 to %d characters", maxHostName))
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '.':
+			if i == 0 || i == len(h)-1 {
+				return bad("must not start or end with '.' or '-'")
+			}
+			if p := h[i-1]; p == '-' || p == '.' {
+				return bad("must not use '.' or '-' twice in a row")
+			}
+		default:
+			return bad(fmt.Sprintf("character %q is not a letter, digit, '-' or '.'", c))
+		}
+	}
+	return nil
+}
+
+// checkUserData: base64 (standard encoding), at most 16 KB as sent.
+func checkUserData(u string) error {
+	if u == "" {
+		return nil
+	}
+	if len(u) > maxUserData {
+		return api.Errorf("InvalidParameterValue.LimitExceeded", "parameter `UserData` is at most %d bytes (base64-encoded), got %d", maxUserData, len(u))
+	}
+	if _, err := base64.StdEncoding.DecodeString(u); err != nil {
+		return api.Errorf("InvalidUserData.Malformed", "parameter `UserData` is not base64: %v", err)
+	}
+	return nil
+}
+
+// checkLogin: a Linux password of 8-30 characters from at least two classes; a password,
+// key IDs (one) and KeepImageLogin exclude each other. Nothing here is stored or logged.
+func checkLogin(ls *cvm.LoginSettings) error {
+	if ls == nil {
+		return nil
+	}
+	set := 0
+	for _, b := range []bool{ls.Password != "", len(ls.KeyIds) > 0, ls.KeepImageLogin == "TRUE"} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return api.Errorf("InvalidParameterCombination", "parameters `LoginSettings.Password`, `LoginSettings.KeyIds` and `LoginSettings.KeepImageLogin` exclude each other")
+	}
+	if ls.KeepImageLogin != "" {
+		if err := api.OneOf("LoginSettings.KeepImageLogin", ls.KeepImageLogin, "TRUE", "FALSE"); err != nil {
+			return err
+		}
+	}
+	if len(ls.KeyIds) > 1 {
+		return api.Errorf("InvalidParameterValue.LimitExceeded", "parameter `LoginSettings.KeyIds` takes one key at launch, got %d", len(ls.KeyIds))
+	}
+	for i, k := range ls.KeyIds {
+		if !api.WellFormedID(k, "skey-") {
+			return api.Errorf("InvalidKeyPairId.Malformed", "parameter `LoginSettings.KeyIds.%d` is not a key ID (skey-xxxxxxxx)", i)
+		}
+	}
+	if p := ls.Password; p != "" {
+		classes := 0
+		for _, in := range []func(rune) bool{
+			func(r rune) bool { return r >= 'a' && r <= 'z' },
+			func(r rune) bool { return r >= 'A' && r <= 'Z' },
+			func(r rune) bool { return r >= '0' && r <= '9' },
+			func(r rune) bool { return strings.ContainsRune("()`~!@#$%^&*-+=|{}[]:;',.?/", r) },
+		} {
+			if strings.IndexFunc(p, in) >= 0 {
+				classes++
+			}
+		}
+		valid := strings.IndexFunc(p, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("()`~!@#$%^&*-+=|{}[]:;',.?/", r))
+		}) < 0
+		if len(p) < 8 || len(p) > 30 || classes < 2 || !valid {
+			return api.Errorf("InvalidPassword", "parameter `LoginSettings.Password` must be 8 to 30 characters from at least two of: lower case, upper case, digits, ()`~!@#$%%^&*-+=|{}[]:;',.?/")
+		}
+	}
+	return nil
 }
 
 var renewFlags = map[string]bool{"": true, "NOTIFY_AND_AUTO_RENEW": true, "NOTIFY_AND_MANUAL_RENEW": true, "DISABLE_NOTIFY_AND_MANUAL_RENEW": true}
@@ -255,19 +402,6 @@ func validTypeShape(t string) bool {
 		}
 	}
 	return false
-}
-
-// wellFormedPrefixed accepts prefix followed by lowercase letters, digits and dashes.
-func wellFormedPrefixed(id, prefix string) bool {
-	if len(id) <= len(prefix) || id[:len(prefix)] != prefix || len(id) > len(prefix)+32 {
-		return false
-	}
-	for _, c := range id[len(prefix):] {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 // checkNetwork checks the VPC and subnet of a launch against the store.
@@ -317,8 +451,8 @@ func (m *Module) launchOne(tx *store.Tx, r *api.Request, l *launch, i int) (*Ins
 	case l.count > 1:
 		name += strconv.Itoa(i + 1)
 	}
-	state, next, at := cvm.StatePending, cvm.StateRunning, r.Now.Add(m.w.Delays.InstanceBoot)
-	if m.w.Delays.InstanceBoot <= 0 {
+	state, next, at := cvm.StatePending, cvm.StateRunning, r.Now.Add(m.delays.InstanceBoot)
+	if m.delays.InstanceBoot <= 0 {
 		state, next = cvm.StateRunning, ""
 	}
 	in := &Instance{

@@ -12,6 +12,8 @@ import (
 	cvmapi "github.com/stratus-cloud/stratus/cloudapi/cvm"
 	vpcapi "github.com/stratus-cloud/stratus/cloudapi/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 func (e *env) count(t *testing.T) int64 {
@@ -179,27 +181,39 @@ func TestZonesAndTypes(t *testing.T) {
 	require.EqualValues(t, 3, z.TotalCount)
 	assert.Equal(t, cvmapi.ZoneInfo{Zone: "ap-guangzhou-1", ZoneName: "ap-guangzhou-1", ZoneId: "100001", ZoneState: "AVAILABLE"}, z.ZoneSet[0])
 
+	// One value per filter, as the API documents: the family and the zone narrow it down.
 	types, err := e.cvm.DescribeInstanceTypeConfigs(ctx, &cvmapi.DescribeInstanceTypeConfigsRequest{Filters: []cloudapi.Filter{
-		{Name: "instance-type", Values: []string{"S5.LARGE8", "S5.MEDIUM2"}}, {Name: "zone", Values: []string{"ap-guangzhou-2"}},
+		{Name: "instance-family", Values: []string{"SA2"}}, {Name: "zone", Values: []string{"ap-guangzhou-2"}},
 	}})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []cvmapi.InstanceTypeConfig{
-		{Zone: "ap-guangzhou-2", InstanceType: "S5.MEDIUM2", InstanceFamily: "S5", CPU: 2, Memory: 2},
-		{Zone: "ap-guangzhou-2", InstanceType: "S5.LARGE8", InstanceFamily: "S5", CPU: 4, Memory: 8},
+		{Zone: "ap-guangzhou-2", InstanceType: "SA2.MEDIUM4", InstanceFamily: "SA2", CPU: 2, Memory: 4},
+		{Zone: "ap-guangzhou-2", InstanceType: "SA2.LARGE8", InstanceFamily: "SA2", CPU: 4, Memory: 8},
+		{Zone: "ap-guangzhou-2", InstanceType: "SA2.2XLARGE16", InstanceFamily: "SA2", CPU: 8, Memory: 16},
 	}, types.InstanceTypeConfigSet)
+	_, err = e.cvm.DescribeInstanceTypeConfigs(ctx, &cvmapi.DescribeInstanceTypeConfigsRequest{Filters: []cloudapi.Filter{
+		{Name: "instance-type", Values: []string{"S5.LARGE8", "S5.MEDIUM2"}},
+	}})
+	assert.Equal(t, "InvalidFilterValue.LimitExceeded", cloudapi.ErrorCode(err), "one value per filter")
 	_, err = e.cvm.DescribeInstanceTypeConfigs(ctx, &cvmapi.DescribeInstanceTypeConfigsRequest{Filters: []cloudapi.Filter{{Name: "gpu", Values: []string{"1"}}}})
 	assert.Equal(t, "InvalidFilter", cloudapi.ErrorCode(err))
 }
 
 func TestSeedErrors(t *testing.T) {
+	ins := func(s *api.Seed) []cvm.SeedInstance { v, _ := cvm.SeedInstances(s); return v }
+	vpcs := func(s *api.Seed) []vpc.SeedVPC { v, _ := vpc.SeedVPCs(s); return v }
 	cases := map[string]func(s *api.Seed){
-		"unknown subnet": func(s *api.Seed) { s.Instances[0].SubnetID = "subnet-nothere" },
-		"zone mismatch":  func(s *api.Seed) { s.Instances[0].Zone = "ap-guangzhou-2" },
-		"duplicate IP":   func(s *api.Seed) { s.Instances[1].PrivateIP = s.Instances[0].PrivateIP },
-		"bad state":      func(s *api.Seed) { s.Instances[0].State = "PENDING" },
-		"bad type":       func(s *api.Seed) { s.Instances[0].InstanceType = "X9.HUGE" },
-		"duplicate id":   func(s *api.Seed) { s.Instances[1].InstanceID = s.Instances[0].InstanceID },
-		"overlap subnet": func(s *api.Seed) { s.VPCs[0].Subnets[1].CidrBlock = "10.0.1.128/25" },
+		"unknown subnet":  func(s *api.Seed) { ins(s)[0].SubnetID = "subnet-nothere" },
+		"zone mismatch":   func(s *api.Seed) { ins(s)[0].Zone = "ap-guangzhou-2" },
+		"duplicate IP":    func(s *api.Seed) { ins(s)[1].PrivateIP = ins(s)[0].PrivateIP },
+		"bad state":       func(s *api.Seed) { ins(s)[0].State = "PENDING" },
+		"bad type":        func(s *api.Seed) { ins(s)[0].InstanceType = "X9.HUGE" },
+		"duplicate id":    func(s *api.Seed) { ins(s)[1].InstanceID = ins(s)[0].InstanceID },
+		"overlap subnet":  func(s *api.Seed) { vpcs(s)[0].Subnets[1].CidrBlock = "10.0.1.128/25" },
+		"unknown section": func(s *api.Seed) { s.Set("instance", ins(s)) },
+		"unknown field": func(s *api.Seed) {
+			s.Set(cvm.SeedKey, []map[string]any{{"instanceId": "ins-x", "zone": "ap-guangzhou-1", "subnetId": "subnet-gz1", "colour": "red"}})
+		},
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,8 +1,6 @@
 package cvm
 
 import (
-	"fmt"
-
 	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 )
@@ -19,35 +17,35 @@ func (m *Module) describeZones(r *api.Request) (any, error) {
 	return out, nil
 }
 
+// typeConfigFilters: the model docs allow 10 filters of 1 value each and name zone and
+// instance-family; instance-type is in the current API docs.
+var typeConfigFilters = api.FilterSpec[typeConfig]{
+	Limits: api.FilterLimits{MaxFilters: 10, MaxValues: 1, TooManyFiltersCode: "InvalidFilterValue.LimitExceeded", TooManyValuesCode: "InvalidFilterValue.LimitExceeded", UnknownNameCode: "InvalidFilter"},
+	Fields: map[string]func(*typeConfig) []string{
+		"zone":            func(c *typeConfig) []string { return []string{c.zone} },
+		"instance-family": func(c *typeConfig) []string { return []string{c.t.Family} },
+		"instance-type":   func(c *typeConfig) []string { return []string{c.t.Name} },
+	},
+}
+
+type typeConfig struct {
+	zone string
+	t    instanceType
+}
+
 func (m *Module) describeInstanceTypeConfigs(r *api.Request) (any, error) {
 	in, err := api.Decode[cvm.DescribeInstanceTypeConfigsRequest](r)
 	if err != nil {
 		return nil, err
 	}
-	sets := map[string]map[string]bool{}
-	for i, f := range in.Filters {
-		switch f.Name {
-		case "zone", "instance-family", "instance-type":
-		default:
-			return nil, api.Errorf("InvalidFilter", "parameter `Filters.%d.Name`: filter %q is not supported", i, f.Name)
-		}
-		if len(f.Values) == 0 {
-			return nil, api.InvalidValue(fmt.Sprintf("Filters.%d.Values", i), "filter %q needs at least one value", f.Name)
-		}
-		set := map[string]bool{}
-		for _, v := range f.Values {
-			set[v] = true
-		}
-		sets[f.Name] = set
+	filters, err := typeConfigFilters.Compile(in.Filters)
+	if err != nil {
+		return nil, err
 	}
-	ok := func(name, v string) bool { s, has := sets[name]; return !has || s[v] }
 	out := &cvm.DescribeInstanceTypeConfigsResponse{InstanceTypeConfigSet: []cvm.InstanceTypeConfig{}}
 	for _, z := range m.w.Zones {
-		if !ok("zone", z.Name) {
-			continue
-		}
 		for _, t := range catalog {
-			if ok("instance-family", t.Family) && ok("instance-type", t.Name) {
+			if c := (typeConfig{zone: z.Name, t: t}); filters.Match(&c) {
 				out.InstanceTypeConfigSet = append(out.InstanceTypeConfigSet, cvm.InstanceTypeConfig{
 					Zone: z.Name, InstanceType: t.Name, InstanceFamily: t.Family, CPU: t.CPU, Memory: t.Memory,
 				})

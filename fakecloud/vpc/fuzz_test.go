@@ -17,15 +17,31 @@ func fuzzWorld(tb testing.TB, now time.Time) (*api.World, *Module) {
 		Clock:  func() time.Time { return now },
 		Limits: map[string]int{"routes-per-table": 4, "vpcs-per-region": 3},
 	}
-	m := New(w).(*Module)
-	seed := &api.Seed{VPCs: []api.SeedVPC{{VpcID: "vpc-fuzz0001", CidrBlock: "10.0.0.0/16",
-		Subnets:     []api.SeedSubnet{{SubnetID: "subnet-fuzz0001", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
-		RouteTables: []api.SeedRouteTable{{RouteTableID: "rtb-fuzz0001", Default: true}, {RouteTableID: "rtb-fuzz0002"}},
-	}}}
-	if err := w.Store.Update(func(tx *store.Tx) error { return m.Seed(tx, seed) }); err != nil {
+	mod, err := New(w)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	_, err := m.createRoutes(&api.Request{Body: []byte(`{"RouteTableId":"rtb-fuzz0001","Routes":[{"DestinationCidrBlock":"10.244.0.0/24","GatewayType":"NORMAL_CVM","GatewayId":"10.0.1.5"}]}`), Now: now})
+	m := mod.(*Module)
+	seed := &api.Seed{}
+	SetSeed(seed, []SeedVPC{{VpcID: "vpc-fuzz0001", CidrBlock: "10.0.0.0/16",
+		Subnets:     []SeedSubnet{{SubnetID: "subnet-fuzz0001", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
+		RouteTables: []SeedRouteTable{{RouteTableID: "rtb-fuzz0001", Default: true}, {RouteTableID: "rtb-fuzz0002"}},
+	}})
+	// Two addresses held as instances would hold them, for NORMAL_CVM next hops.
+	if err := w.Store.Update(func(tx *store.Tx) error {
+		if err := m.Seed(tx, seed); err != nil {
+			return err
+		}
+		for _, ip := range []string{"10.0.1.5", "10.0.1.6"} {
+			if _, err := AllocateIP(tx, "subnet-fuzz0001", ip); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	_, err = m.createRoutes(&api.Request{Body: []byte(`{"RouteTableId":"rtb-fuzz0001","Routes":[{"DestinationCidrBlock":"10.244.0.0/24","GatewayType":"NORMAL_CVM","GatewayId":"10.0.1.5"}]}`), Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,11 +13,12 @@ import (
 )
 
 func TestAllocateAndReleaseIP(t *testing.T) {
-	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}, VPCs: []api.SeedVPC{{
+	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{
 		VpcID: "vpc-ipam0001", CidrBlock: "10.8.0.0/16",
-		Subnets: []api.SeedSubnet{{SubnetID: "subnet-tiny0001", CidrBlock: "10.8.0.0/29", Zone: "ap-guangzhou-1"}},
-	}}}
-	c, err := fakecloud.New(fakecloud.Config{Seed: seed, Modules: []func(*api.World) api.Module{vpc.New}})
+		Subnets: []vpc.SeedSubnet{{SubnetID: "subnet-tiny0001", CidrBlock: "10.8.0.0/29", Zone: "ap-guangzhou-1"}},
+	}})
+	c, err := fakecloud.New(fakecloud.Config{Seed: seed, Modules: []api.NewModule{vpc.New}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	s := c.World().Store

@@ -19,7 +19,45 @@ type Module struct {
 }
 
 // New registers the VPC tables in w's store and returns the module.
-func New(w *api.World) api.Module { return WithOptions(Options{})(w) }
+func New(w *api.World) (api.Module, error) { return WithOptions(Options{})(w) }
+
+// SeedKey is the seed section the VPC module owns: the VPCs with their subnets and route
+// tables.
+const SeedKey = "vpcs"
+
+// SeedVPC declares a VPC with its subnets and route tables.
+type SeedVPC struct {
+	VpcID       string           `json:"vpcId"`
+	Name        string           `json:"name,omitempty"`
+	CidrBlock   string           `json:"cidrBlock"`
+	Subnets     []SeedSubnet     `json:"subnets,omitempty"`
+	RouteTables []SeedRouteTable `json:"routeTables,omitempty"`
+}
+
+// SeedSubnet is one subnet of a VPC, in one zone.
+type SeedSubnet struct {
+	SubnetID  string `json:"subnetId"`
+	Name      string `json:"name,omitempty"`
+	CidrBlock string `json:"cidrBlock"`
+	Zone      string `json:"zone"`
+}
+
+// SeedRouteTable is one route table; the VPC's first one is its default when none says so.
+type SeedRouteTable struct {
+	RouteTableID string `json:"routeTableId"`
+	Name         string `json:"name,omitempty"`
+	Default      bool   `json:"default,omitempty"`
+}
+
+// SetSeed puts vpcs into s's VPC section.
+func SetSeed(s *api.Seed, vpcs []SeedVPC) { s.Set(SeedKey, vpcs) }
+
+// SeedVPCs reads s's VPC section (nil when there is none).
+func SeedVPCs(s *api.Seed) ([]SeedVPC, error) {
+	var vpcs []SeedVPC
+	_, err := s.Section(SeedKey, &vpcs)
+	return vpcs, err
+}
 
 // API lists the VPC actions.
 func (m *Module) API() api.Service {
@@ -32,6 +70,12 @@ func (m *Module) API() api.Service {
 		"DescribeRouteTables": m.describeRouteTables,
 		"CreateRoutes":        m.createRoutes,
 		"DeleteRoutes":        m.deleteRoutes,
+
+		"CreateSecurityGroup":           m.createSecurityGroup,
+		"DescribeSecurityGroups":        m.describeSecurityGroups,
+		"DeleteSecurityGroup":           m.deleteSecurityGroup,
+		"DescribeSecurityGroupPolicies": m.describeSecurityGroupPolicies,
+		"ModifySecurityGroupPolicies":   m.modifySecurityGroupPolicies,
 	}}
 }
 
@@ -39,8 +83,12 @@ func (m *Module) API() api.Service {
 // tables gets a main one; otherwise the table marked default (or the first) is main and
 // every subnet is associated with it.
 func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
+	vpcs, err := SeedVPCs(s)
+	if err != nil {
+		return err
+	}
 	now := m.w.Now()
-	for i, sv := range s.VPCs {
+	for i, sv := range vpcs {
 		id := sv.VpcID
 		if id == "" {
 			id = api.NewID("vpc")
@@ -138,15 +186,16 @@ func (m *Module) Seed(tx *store.Tx, s *api.Seed) error {
 
 func defaultDNS() []string { return []string{"183.60.83.19", "183.60.82.98"} }
 
-// private IPv4 ranges a VPC may use, with the largest prefix (smallest block) allowed.
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
+// vpcRanges are where a VPC's CIDR may lie (CreateVpc's docs: 10.0.0.0/12,
+// 172.16.0.0/12, 192.168.0.0/16); a VPC is at most as large as its range and at least /28.
+var vpcRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/12"),
 	netip.MustParsePrefix("172.16.0.0/12"),
 	netip.MustParsePrefix("192.168.0.0/16"),
 }
 
-// vpcCIDR parses a VPC CIDR: a private IPv4 block between /12 (10/8 only; /16 for the
-// others) and /28, written as its network address.
+// vpcCIDR parses a VPC CIDR: an IPv4 block inside one of vpcRanges, between the range's
+// own size and /28, written as its network address.
 func vpcCIDR(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil || !p.Addr().Is4() {
@@ -155,19 +204,15 @@ func vpcCIDR(s string) (netip.Prefix, error) {
 	if p != p.Masked() {
 		return netip.Prefix{}, api.Errorf("InvalidParameterValue.Malformed", "parameter `CidrBlock`: %q has host bits set (network address is %s)", s, p.Masked())
 	}
-	for i, r := range privateRanges {
-		if r.Contains(p.Addr()) && p.Bits() >= r.Bits() {
-			minBits := 16
-			if i == 0 {
-				minBits = 12
-			}
-			if p.Bits() < minBits || p.Bits() > 28 {
-				return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: prefix length of %s must be between /%d and /28", s, minBits)
+	for _, r := range vpcRanges {
+		if r.Contains(p.Addr()) {
+			if p.Bits() < r.Bits() || p.Bits() > 28 {
+				return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: prefix length of %s must be between /%d and /28", s, r.Bits())
 			}
 			return p, nil
 		}
 	}
-	return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: %s is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", s)
+	return netip.Prefix{}, api.Errorf("InvalidParameterValue.Range", "parameter `CidrBlock`: %s is not inside 10.0.0.0/12, 172.16.0.0/12 or 192.168.0.0/16", s)
 }
 
 // checkSubnetCIDR validates a new subnet's CIDR against its VPC and the VPC's subnets.

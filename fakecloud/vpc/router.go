@@ -60,10 +60,11 @@ type Options struct {
 }
 
 // WithOptions returns a module constructor with opts.
-func WithOptions(opts Options) func(w *api.World) api.Module {
-	return func(w *api.World) api.Module {
+func WithOptions(opts Options) api.NewModule {
+	return func(w *api.World) (api.Module, error) {
 		registerAll(w.Store)
-		return &Module{w: w, router: opts.Router}
+		SecurityGroups(w.Store)
+		return &Module{w: w, router: opts.Router}, nil
 	}
 }
 

@@ -47,7 +47,7 @@ func (r *recorder) count() int {
 
 func routerEnv(t *testing.T, rec *recorder) *vpcapi.Client {
 	t.Helper()
-	c, err := fakecloud.New(fakecloud.Config{Seed: seedFile(t), RateLimit: -1, Modules: []func(*api.World) api.Module{
+	c, err := fakecloud.New(fakecloud.Config{Seed: seedFile(t), RateLimit: -1, Modules: []api.NewModule{
 		vpc.WithOptions(vpc.Options{Router: rec}), cvm.New,
 	}})
 	require.NoError(t, err)

@@ -11,14 +11,19 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// gatewayTypes are the next-hop kinds CreateRoutes accepts. Only NORMAL_CVM is checked
-// in depth (its GatewayId is a private IP of the VPC); the others need a non-empty ID.
+// gatewayTypes are the next-hop kinds CreateRoutes accepts, as the model docs list them
+// (CVM is a public-gateway instance; HAVIP is in the current API docs). Only NORMAL_CVM is
+// checked in depth (its GatewayId is a private IP of the VPC); the others need an ID.
 var gatewayTypes = map[string]bool{
-	vpc.GatewayTypeNormalCVM: true, vpc.GatewayTypeVPN: true, vpc.GatewayTypeDirectConnect: true,
+	"CVM": true, vpc.GatewayTypeNormalCVM: true, vpc.GatewayTypeVPN: true, vpc.GatewayTypeDirectConnect: true,
 	vpc.GatewayTypePeerConnection: true, vpc.GatewayTypeSSLVPN: true, vpc.GatewayTypeNAT: true,
 	vpc.GatewayTypeHaVip: true, vpc.GatewayTypeEIP: true, vpc.GatewayTypeLocalGateway: true,
 	vpc.GatewayTypeCCN: true,
 }
+
+// maxRouteDescription: the docs give no length for RouteDescription; 60 bytes, like every
+// other free-text field of the VPC service, can only make fakecloud stricter.
+const maxRouteDescription = 60
 
 func (m *Module) createRouteTable(r *api.Request) (any, error) {
 	in, err := api.Decode[vpc.CreateRouteTableRequest](r)
@@ -30,10 +35,11 @@ func (m *Module) createRouteTable(r *api.Request) (any, error) {
 		return nil, api.MissingParameter("VpcId")
 	case in.RouteTableName == "":
 		return nil, api.MissingParameter("RouteTableName")
-	case len(in.RouteTableName) > maxNameLen:
-		return nil, api.Errorf("InvalidParameterValue.TooLong", "parameter `RouteTableName` is longer than %d characters", maxNameLen)
 	case !wellFormed(in.VpcId, "vpc-"):
 		return nil, api.Errorf("InvalidVpcId.Malformed", "parameter `VpcId`: %q is not a VPC ID", in.VpcId)
+	}
+	if err := api.MaxBytes("InvalidParameterValue.TooLong", "RouteTableName", in.RouteTableName, maxNameBytes); err != nil {
+		return nil, err
 	}
 	if err := validTags("Tags", in.Tags); err != nil {
 		return nil, err
@@ -65,11 +71,15 @@ func (m *Module) createRouteTable(r *api.Request) (any, error) {
 	return &vpc.CreateRouteTableResponse{RouteTable: wire}, nil
 }
 
-var routeTableFields = fields[RouteTable]{
-	"route-table-id":   func(t *RouteTable) []string { return one(t.RouteTableId) },
-	"route-table-name": func(t *RouteTable) []string { return one(t.Name) },
-	"vpc-id":           func(t *RouteTable) []string { return one(t.VpcId) },
-	"association.main": func(t *RouteTable) []string { return boolString(t.Main) },
+var routeTableFilters = api.FilterSpec[RouteTable]{
+	Limits: filterLimits,
+	Fields: map[string]func(*RouteTable) []string{
+		"route-table-id":   func(t *RouteTable) []string { return one(t.RouteTableId) },
+		"route-table-name": func(t *RouteTable) []string { return one(t.Name) },
+		"vpc-id":           func(t *RouteTable) []string { return one(t.VpcId) },
+		"association.main": func(t *RouteTable) []string { return boolString(t.Main) },
+	},
+	Tags: func(t *RouteTable) []cloudapi.Tag { return t.Tags },
 }
 
 func (m *Module) describeRouteTables(r *api.Request) (any, error) {
@@ -77,20 +87,20 @@ func (m *Module) describeRouteTables(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.RouteTableIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf("InvalidParameter.Coexist", "parameters `RouteTableIds` and `Filters` cannot be given together")
-	}
-	if err := checkIDs("RouteTableIds", in.RouteTableIds, "rtb-", "InvalidRouteTableId.Malformed"); err != nil {
+	if err := coexist("RouteTableIds", in.RouteTableIds, in.Filters); err != nil {
 		return nil, err
 	}
-	match, err := compile(in.Filters, routeTableFields, func(t *RouteTable) []cloudapi.Tag { return t.Tags })
+	if err := ids("RouteTableIds", "rtb-", "InvalidRouteTableId.Malformed").Check(in.RouteTableIds); err != nil {
+		return nil, err
+	}
+	match, err := routeTableFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
 	var out *vpc.DescribeRouteTablesResponse
 	err = m.w.Store.View(func(tx *store.Tx) error {
 		sel := selectRecords(tx, routeTables, func(t *RouteTable) string { return t.RouteTableId }, in.RouteTableIds, match)
-		pg, err := page(sel, in.Offset, in.Limit)
+		pg, err := api.PageStrings(sel, in.Offset, in.Limit, api.DefaultLimit)
 		if err != nil {
 			return err
 		}
@@ -144,6 +154,9 @@ func (m *Module) createRoutes(r *api.Request) (any, error) {
 			dest, err := checkRoute(field, &want, vp)
 			if err != nil {
 				return err
+			}
+			if want.GatewayType == vpc.GatewayTypeNormalCVM && !addressInUse(tx, rt.VpcId, want.GatewayId) {
+				return api.Errorf("InvalidParameter.NextHopMismatch", "parameter `%s.GatewayId`: no instance of VPC %s has the private IP %s", field, rt.VpcId, want.GatewayId)
 			}
 			if dests[dest] {
 				return api.Errorf("InvalidParameterValue.Duplicate", "parameter `%s.DestinationCidrBlock`: route table %s already has a route to %s", field, rt.RouteTableId, dest)
@@ -205,6 +218,11 @@ func checkRoute(field string, rt *vpc.Route, vp netip.Prefix) (netip.Prefix, err
 		return netip.Prefix{}, api.MissingParameter(field + ".GatewayId")
 	case rt.RouteId != nil || rt.RouteItemId != "":
 		return netip.Prefix{}, api.InvalidValue(field+".RouteId", "the cloud assigns route IDs; do not set RouteId or RouteItemId")
+	case rt.RouteType != "" && rt.RouteType != vpc.RouteTypeUser:
+		return netip.Prefix{}, api.InvalidValue(field+".RouteType", "users only add USER routes, got %q", rt.RouteType)
+	}
+	if err := api.MaxBytes("InvalidParameterValue.TooLong", field+".RouteDescription", rt.RouteDescription, maxRouteDescription); err != nil {
+		return netip.Prefix{}, err
 	}
 	if rt.GatewayType == vpc.GatewayTypeNormalCVM {
 		gw, err := netip.ParseAddr(rt.GatewayId)
@@ -216,6 +234,24 @@ func checkRoute(field string, rt *vpc.Route, vp netip.Prefix) (netip.Prefix, err
 		}
 	}
 	return dest, nil
+}
+
+// addressInUse reports whether ip is a leased private address of a subnet of VPC vpcID:
+// a NORMAL_CVM next hop must be an instance's address, not merely inside the VPC CIDR.
+func addressInUse(tx *store.Tx, vpcID, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	for _, sn := range subnetsT.List(tx) {
+		if sn.VpcId != vpcID {
+			continue
+		}
+		if p, err := netip.ParsePrefix(sn.CidrBlock); err == nil && p.Contains(addr) {
+			return IPLeased(tx, sn.SubnetId, addr.String())
+		}
+	}
+	return false
 }
 
 func checkTableID(id string) error {

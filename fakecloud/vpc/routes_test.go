@@ -120,6 +120,7 @@ func TestCreateRoutesErrors(t *testing.T) {
 		{"covers vpc cidr", "rtb-stratus1", []vpcapi.Route{podRoute("10.0.0.0/8", "10.0.1.12")}, "InvalidParameterValue.VpcCidrConflict", "10.0.0.0/16"},
 		{"gateway not an IP", "rtb-stratus1", []vpcapi.Route{{DestinationCidrBlock: "10.244.5.0/24", GatewayType: "NORMAL_CVM", GatewayId: "ins-node0001"}}, "InvalidParameter.NextHopMismatch", "GatewayId"},
 		{"gateway outside vpc", "rtb-stratus1", []vpcapi.Route{podRoute("10.244.5.0/24", "192.168.1.1")}, "InvalidParameterValue.AddressIpNotInVpc", "Routes.0.GatewayId"},
+		{"gateway is no instance", "rtb-stratus1", []vpcapi.Route{good, podRoute("10.244.5.0/24", "10.0.1.99")}, "InvalidParameter.NextHopMismatch", "Routes.1.GatewayId"},
 		{"no gateway type", "rtb-stratus1", []vpcapi.Route{{DestinationCidrBlock: "10.244.5.0/24", GatewayId: "10.0.1.11"}}, "MissingParameter", "Routes.0.GatewayType"},
 		{"bad gateway type", "rtb-stratus1", []vpcapi.Route{{DestinationCidrBlock: "10.244.5.0/24", GatewayType: "WORMHOLE", GatewayId: "10.0.1.11"}}, "InvalidParameterValue", "GatewayType"},
 		{"no destination", "rtb-stratus1", []vpcapi.Route{{GatewayType: "NORMAL_CVM", GatewayId: "10.0.1.11"}}, "MissingParameter", "DestinationCidrBlock"},

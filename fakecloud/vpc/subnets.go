@@ -19,14 +19,15 @@ func (m *Module) createSubnet(r *api.Request) (any, error) {
 		return nil, api.MissingParameter("VpcId")
 	case in.SubnetName == "":
 		return nil, api.MissingParameter("SubnetName")
-	case len(in.SubnetName) > maxNameLen:
-		return nil, api.Errorf("InvalidParameterValue.TooLong", "parameter `SubnetName` is longer than %d characters", maxNameLen)
 	case in.CidrBlock == "":
 		return nil, api.MissingParameter("CidrBlock")
 	case in.Zone == "":
 		return nil, api.MissingParameter("Zone")
 	case !wellFormed(in.VpcId, "vpc-"):
 		return nil, api.Errorf("InvalidVpcId.Malformed", "parameter `VpcId`: %q is not a VPC ID", in.VpcId)
+	}
+	if err := api.MaxBytes("InvalidParameterValue.TooLong", "SubnetName", in.SubnetName, maxNameBytes); err != nil {
+		return nil, err
 	}
 	if _, ok := m.w.Zone(in.Zone); !ok {
 		return nil, api.Errorf("InvalidParameterValue.UnavailableZone", "parameter `Zone`: %q is not a zone of region %s", in.Zone, m.w.Region)
@@ -77,14 +78,19 @@ func (m *Module) createSubnet(r *api.Request) (any, error) {
 	return &vpc.CreateSubnetResponse{Subnet: toWireSubnet(sn)}, nil
 }
 
-var subnetFields = fields[Subnet]{
-	"subnet-id":      func(s *Subnet) []string { return one(s.SubnetId) },
-	"vpc-id":         func(s *Subnet) []string { return one(s.VpcId) },
-	"subnet-name":    func(s *Subnet) []string { return one(s.Name) },
-	"cidr-block":     func(s *Subnet) []string { return one(s.CidrBlock) },
-	"zone":           func(s *Subnet) []string { return one(s.Zone) },
-	"is-default":     func(s *Subnet) []string { return boolString(s.IsDefault) },
-	"route-table-id": func(s *Subnet) []string { return one(s.RouteTableId) },
+var subnetFilters = api.FilterSpec[Subnet]{
+	Limits: filterLimits,
+	Fields: map[string]func(*Subnet) []string{
+		"subnet-id":          func(s *Subnet) []string { return one(s.SubnetId) },
+		"vpc-id":             func(s *Subnet) []string { return one(s.VpcId) },
+		"subnet-name":        func(s *Subnet) []string { return one(s.Name) },
+		"cidr-block":         func(s *Subnet) []string { return one(s.CidrBlock) },
+		"zone":               func(s *Subnet) []string { return one(s.Zone) },
+		"is-default":         func(s *Subnet) []string { return boolString(s.IsDefault) },
+		"is-remote-vpc-snat": func(*Subnet) []string { return boolString(false) },
+		"route-table-id":     func(s *Subnet) []string { return one(s.RouteTableId) },
+	},
+	Tags: func(s *Subnet) []cloudapi.Tag { return s.Tags },
 }
 
 func (m *Module) describeSubnets(r *api.Request) (any, error) {
@@ -92,13 +98,13 @@ func (m *Module) describeSubnets(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.SubnetIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf("InvalidParameter.Coexist", "parameters `SubnetIds` and `Filters` cannot be given together")
-	}
-	if err := checkIDs("SubnetIds", in.SubnetIds, "subnet-", "InvalidParameterValue.Malformed"); err != nil {
+	if err := coexist("SubnetIds", in.SubnetIds, in.Filters); err != nil {
 		return nil, err
 	}
-	match, err := compile(in.Filters, subnetFields, func(s *Subnet) []cloudapi.Tag { return s.Tags })
+	if err := ids("SubnetIds", "subnet-", "InvalidParameterValue.Malformed").Check(in.SubnetIds); err != nil {
+		return nil, err
+	}
+	match, err := subnetFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +113,7 @@ func (m *Module) describeSubnets(r *api.Request) (any, error) {
 		sel = selectRecords(tx, subnetsT, func(s *Subnet) string { return s.SubnetId }, in.SubnetIds, match)
 		return nil
 	})
-	pg, err := page(sel, in.Offset, in.Limit)
+	pg, err := api.PageStrings(sel, in.Offset, in.Limit, api.DefaultLimit)
 	if err != nil {
 		return nil, err
 	}

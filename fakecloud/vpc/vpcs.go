@@ -10,8 +10,6 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-const maxNameLen = 60
-
 func (m *Module) createVpc(r *api.Request) (any, error) {
 	in, err := api.Decode[vpc.CreateVpcRequest](r)
 	if err != nil {
@@ -20,10 +18,11 @@ func (m *Module) createVpc(r *api.Request) (any, error) {
 	switch {
 	case in.VpcName == "":
 		return nil, api.MissingParameter("VpcName")
-	case len(in.VpcName) > maxNameLen:
-		return nil, api.Errorf("InvalidParameterValue.TooLong", "parameter `VpcName` is longer than %d characters", maxNameLen)
 	case in.CidrBlock == "":
 		return nil, api.MissingParameter("CidrBlock")
+	}
+	if err := api.MaxBytes("InvalidParameterValue.TooLong", "VpcName", in.VpcName, maxNameBytes); err != nil {
+		return nil, err
 	}
 	cidr, err := vpcCIDR(in.CidrBlock)
 	if err != nil {
@@ -37,8 +36,8 @@ func (m *Module) createVpc(r *api.Request) (any, error) {
 	default:
 		return nil, api.InvalidValue("EnableMulticast", "must be \"true\" or \"false\", got %q", in.EnableMulticast)
 	}
-	if len(in.DnsServers) > 4 {
-		return nil, api.InvalidValue("DnsServers", "at most 4 DNS servers, got %d", len(in.DnsServers))
+	if len(in.DnsServers) > maxDNSServers {
+		return nil, api.Errorf("InvalidParameterValue.LimitExceeded", "parameter `DnsServers` takes at most %d addresses, got %d", maxDNSServers, len(in.DnsServers))
 	}
 	for i, d := range in.DnsServers {
 		if a, err := netip.ParseAddr(d); err != nil || !a.Is4() {
@@ -77,11 +76,15 @@ func (m *Module) createVpc(r *api.Request) (any, error) {
 	return &vpc.CreateVpcResponse{Vpc: toWireVpc(v)}, nil
 }
 
-var vpcFields = fields[VPC]{
-	"vpc-id":     func(v *VPC) []string { return one(v.VpcId) },
-	"vpc-name":   func(v *VPC) []string { return one(v.Name) },
-	"cidr-block": func(v *VPC) []string { return one(v.CidrBlock) },
-	"is-default": func(v *VPC) []string { return boolString(v.IsDefault) },
+var vpcFilters = api.FilterSpec[VPC]{
+	Limits: filterLimits,
+	Fields: map[string]func(*VPC) []string{
+		"vpc-id":     func(v *VPC) []string { return one(v.VpcId) },
+		"vpc-name":   func(v *VPC) []string { return one(v.Name) },
+		"cidr-block": func(v *VPC) []string { return one(v.CidrBlock) },
+		"is-default": func(v *VPC) []string { return boolString(v.IsDefault) },
+	},
+	Tags: func(v *VPC) []cloudapi.Tag { return v.Tags },
 }
 
 func (m *Module) describeVpcs(r *api.Request) (any, error) {
@@ -89,13 +92,13 @@ func (m *Module) describeVpcs(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in.VpcIds) > 0 && len(in.Filters) > 0 {
-		return nil, api.Errorf("InvalidParameter.Coexist", "parameters `VpcIds` and `Filters` cannot be given together")
-	}
-	if err := checkIDs("VpcIds", in.VpcIds, "vpc-", "InvalidVpcId.Malformed"); err != nil {
+	if err := coexist("VpcIds", in.VpcIds, in.Filters); err != nil {
 		return nil, err
 	}
-	match, err := compile(in.Filters, vpcFields, func(v *VPC) []cloudapi.Tag { return v.Tags })
+	if err := ids("VpcIds", "vpc-", "InvalidVpcId.Malformed").Check(in.VpcIds); err != nil {
+		return nil, err
+	}
+	match, err := vpcFilters.Compile(in.Filters)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +107,7 @@ func (m *Module) describeVpcs(r *api.Request) (any, error) {
 		sel = selectRecords(tx, vpcsT, func(v *VPC) string { return v.VpcId }, in.VpcIds, match)
 		return nil
 	})
-	pg, err := page(sel, in.Offset, in.Limit)
+	pg, err := api.PageStrings(sel, in.Offset, in.Limit, api.DefaultLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +120,7 @@ func (m *Module) describeVpcs(r *api.Request) (any, error) {
 
 // selectRecords returns the records named by ids (in creation order; unknown IDs are
 // skipped, as the real service does) or, without ids, every record that matches.
-func selectRecords[T any](tx *store.Tx, t *store.Table[T], idOf func(*T) string, ids []string, match matcher[T]) []*T {
+func selectRecords[T any](tx *store.Tx, t *store.Table[T], idOf func(*T) string, ids []string, match api.Filters[T]) []*T {
 	var want map[string]bool
 	if len(ids) > 0 {
 		want = make(map[string]bool, len(ids))
@@ -127,7 +130,7 @@ func selectRecords[T any](tx *store.Tx, t *store.Table[T], idOf func(*T) string,
 	}
 	var out []*T
 	for _, v := range t.List(tx) {
-		if (want == nil || want[idOf(v)]) && match.match(v) {
+		if (want == nil || want[idOf(v)]) && match.Match(v) {
 			out = append(out, v)
 		}
 	}

@@ -71,7 +71,12 @@ func TestCreateVpc(t *testing.T) {
 		{"too big", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "192.168.0.0/15"}, "InvalidParameterValue.Range", "CidrBlock"},
 		{"bad dns", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.1.0.0/16", DnsServers: []string{"dns"}}, "InvalidParameterValue.Malformed", "DnsServers"},
 		{"bad multicast", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.1.0.0/16", EnableMulticast: "yes"}, "InvalidParameterValue", "EnableMulticast"},
-		{"dup tag", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.1.0.0/16", Tags: []cloudapi.Tag{{Key: "a"}, {Key: "a"}}}, "InvalidParameterValue.TagDuplicateKey", "Tags"},
+		{"dup tag", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.1.0.0/16", Tags: []cloudapi.Tag{{Key: "a", Value: "1"}, {Key: "a", Value: "2"}}}, "InvalidParameterValue.TagDuplicateKey", "Tags"},
+		{"empty tag value", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.1.0.0/16", Tags: []cloudapi.Tag{{Key: "a"}}}, "InvalidParameterValue.TagInvalidVal", "Tags.0.Value"},
+		{"outside 10.0.0.0/12", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.16.0.0/16"}, "InvalidParameterValue.Range", "10.0.0.0/12"},
+		{"outside 172.16.0.0/12", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "172.32.0.0/16"}, "InvalidParameterValue.Range", "172.16.0.0/12"},
+		{"name 61 bytes", vpcapi.CreateVpcRequest{VpcName: strings.Repeat("名", 21), CidrBlock: "10.1.0.0/16"}, "InvalidParameterValue.TooLong", "60 bytes"},
+		{"5 DNS servers", vpcapi.CreateVpcRequest{VpcName: "x", CidrBlock: "10.1.0.0/16", DnsServers: []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4", "1.1.1.5"}}, "InvalidParameterValue.LimitExceeded", "DnsServers"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

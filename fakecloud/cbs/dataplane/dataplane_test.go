@@ -274,3 +274,37 @@ func TestRejectsPathTricks(t *testing.T) {
 	assert.Error(t, p.CreateDisk("disk-ok", mib, "../x"))
 	assert.Error(t, p.Reconcile([]Attachment{{DiskID: "disk-../../x", InstanceID: "ins-1"}}))
 }
+
+func setBlockRO(t *testing.T, dev string, ro int) {
+	t.Helper()
+	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, unix.IoctlSetPointerInt(int(f.Fd()), unix.BLKROSET, ro))
+}
+
+// TestGuestReadOnlyFlag: a guest (a CSI node making a reader's device read-only) setting
+// BLKROSET changes neither the binding nor the next attachment of that loop device.
+func TestGuestReadOnlyFlag(t *testing.T) {
+	p, _, _ := newTestPlane(t)
+	require.NoError(t, p.CreateDisk("disk-guest", 64*mib, ""))
+	require.NoError(t, p.CreateDisk("disk-next", 64*mib, ""))
+	want := []Attachment{{DiskID: "disk-guest", InstanceID: "ins-1"}}
+	require.NoError(t, p.Reconcile(want))
+	loop := p.Bindings()[0].Loop
+	setBlockRO(t, loop, 1)
+	t.Cleanup(func() { setBlockRO(t, loop, 0) })
+
+	require.NoError(t, p.Reconcile(want))
+	require.Len(t, p.Bindings(), 1)
+	assert.Equal(t, loop, p.Bindings()[0].Loop, "the read-write binding is kept, not rebound")
+
+	// Unbound, the loop device keeps the guest's flag; whoever binds it next read-write
+	// must get a writable disk.
+	require.NoError(t, p.Reconcile(nil))
+	require.NoError(t, p.Reconcile([]Attachment{{DiskID: "disk-next", InstanceID: "ins-1"}}))
+	link := p.LinkPath("disk-next", "ins-1")
+	writeAt(t, link, mib, []byte("writable"))
+	assert.Equal(t, []byte("writable"), readAt(t, link, mib, 8))
+	require.NoError(t, p.Teardown())
+}

@@ -75,6 +75,16 @@ func attachLoop(file string, readOnly bool) (string, error) {
 			return "", err
 		}
 		err = unix.IoctlLoopConfigure(int(lf.Fd()), &cfg)
+		if err == nil && !readOnly {
+			// The block layer's read-only flag (BLKROSET, as a node sets for a reader)
+			// outlives the binding: a fresh read-write disk must not inherit it.
+			err = unix.IoctlSetPointerInt(int(lf.Fd()), unix.BLKROSET, 0)
+			if err != nil {
+				_ = unix.IoctlSetInt(int(lf.Fd()), unix.LOOP_CLR_FD, 0)
+				lf.Close()
+				return "", fmt.Errorf("BLKROSET 0 %s: %w", dev, err)
+			}
+		}
 		lf.Close()
 		if err == nil {
 			return dev, nil
@@ -178,10 +188,7 @@ func readLoop(name string) (*loopDevice, error) {
 	if s, ok := strings.CutSuffix(d.Backing, " (deleted)"); ok {
 		d.Backing, d.Deleted = s, true
 	}
-	ro, err := os.ReadFile(filepath.Join(sysBlock, name, "ro"))
-	if err == nil {
-		d.ReadOnly = strings.TrimSpace(string(ro)) == "1"
-	}
+	d.ReadOnly = bindingReadOnly(d.Path, name)
 	return d, nil
 }
 
@@ -215,4 +222,19 @@ func deviceSize(dev string) (int64, error) {
 		return 0, fmt.Errorf("parse size of %s: %w", dev, err)
 	}
 	return sectors * 512, nil
+}
+
+// bindingReadOnly reports whether the loop device was bound read-only (LO_FLAGS_READ_ONLY).
+// sysfs' ro flag is not that: it also reflects a guest's BLKROSET (a CSI node making a
+// reader's device read-only), which does not change how the disk is attached.
+func bindingReadOnly(dev, name string) bool {
+	if f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		info, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+		f.Close()
+		if err == nil {
+			return info.Flags&unix.LO_FLAGS_READ_ONLY != 0
+		}
+	}
+	ro, err := os.ReadFile(filepath.Join(sysBlock, name, "ro"))
+	return err == nil && strings.TrimSpace(string(ro)) == "1"
 }

@@ -272,3 +272,10 @@ func (l *listener) health(target netip.AddrPort) (Health, bool) {
 	}
 	return Health(b.health.Load()), true
 }
+
+// admits reports whether the listener's current spec accepts a client at src.
+func (l *listener) admits(src netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spec.admits(src)
+}

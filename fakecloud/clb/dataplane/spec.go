@@ -50,6 +50,31 @@ type ListenerSpec struct {
 	ResetOnDeregister bool
 	Health            HealthSpec
 	Targets           []TargetSpec
+	// FilterSources makes the listener accept only clients whose address the first
+	// matching rule of Sources accepts; no matching rule refuses (a TCP connection is
+	// reset before any byte reaches a target, a UDP datagram is dropped). Off: every
+	// client is accepted.
+	FilterSources bool
+	Sources       []SourceRule
+}
+
+// SourceRule accepts or refuses clients inside Prefix.
+type SourceRule struct {
+	Prefix netip.Prefix
+	Accept bool
+}
+
+// admits reports whether the listener spec accepts a client at src.
+func (l *ListenerSpec) admits(src netip.Addr) bool {
+	if !l.FilterSources {
+		return true
+	}
+	for _, r := range l.Sources {
+		if r.Prefix.Contains(src) {
+			return r.Accept
+		}
+	}
+	return false
 }
 
 // TargetSpec is one backend.

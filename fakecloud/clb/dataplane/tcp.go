@@ -61,6 +61,13 @@ func (l *listener) handleTCP(client *net.TCPConn) {
 	if ap, err := netip.ParseAddrPort(client.RemoteAddr().String()); err == nil {
 		clientIP = ap.Addr().Unmap()
 	}
+	if !l.admits(clientIP) {
+		// A source the listener's security groups do not accept gets no connection to
+		// any target: reset it before a byte is proxied.
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		return
+	}
 	tried := map[*backend]bool{}
 	for {
 		b := l.pick(clientIP, tried)

@@ -44,6 +44,9 @@ func (l *listener) serveUDP() {
 			klog.V(3).InfoS("Data plane UDP read failed", "listener", l.id, "err", err)
 			continue
 		}
+		if !l.admits(client.Addr().Unmap()) {
+			continue // refused by the security groups: dropped, as the cloud does
+		}
 		f := l.flowFor(client)
 		if f == nil {
 			continue // no eligible target: drop, as a real LB does

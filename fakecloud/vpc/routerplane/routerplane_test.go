@@ -26,6 +26,7 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
+	fcvpc "github.com/stratus-cloud/stratus/fakecloud/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc/routerplane"
 )
 
@@ -235,14 +236,12 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // world is a cloud whose VPC vpc-test1 (10.0.0.0/16, subnet 10.0.1.0/24) is routed by r.
 func world(t *testing.T, r *nstest.NS, dataDir string) (*fakecloud.Cloud, *vpcapi.Client) {
 	t.Helper()
-	seed := &api.Seed{
-		Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"},
-		VPCs: []api.SeedVPC{{
-			VpcID: "vpc-test1", CidrBlock: "10.0.0.0/16",
-			Subnets:     []api.SeedSubnet{{SubnetID: "subnet-test1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
-			RouteTables: []api.SeedRouteTable{{RouteTableID: "rtb-test1", Default: true}},
-		}},
-	}
+	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
+	fcvpc.SetSeed(seed, []fcvpc.SeedVPC{{
+		VpcID: "vpc-test1", CidrBlock: "10.0.0.0/16",
+		Subnets:     []fcvpc.SeedSubnet{{SubnetID: "subnet-test1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
+		RouteTables: []fcvpc.SeedRouteTable{{RouteTableID: "rtb-test1", Default: true}},
+	}})
 	c, err := fakecloud.New(fakecloud.Config{
 		Seed: seed, DataDir: dataDir, RateLimit: -1,
 		DataPlane: &fakecloud.DataPlane{DiskDevRoot: t.TempDir(), VPCRouters: map[string]string{"vpc-test1": nsPath(r)}},

@@ -15,17 +15,26 @@
 // It prints, per mode, the time until all nodes are initialized and the DescribeInstances
 // calls fakecloud answered (and the attempts the client made, retries included), then
 // checks the target: batching on makes at most one call per 100 nodes plus retries, and at
-// least 50x fewer than off. It exits 1 when the target is missed.
+// least 50x fewer than off. Every DescribeInstances is also checked, in front of
+// fakecloud, against the real API's per-request limits (at most 100 InstanceIds, 10
+// Filters of 5 Values, never InstanceIds with Filters, Limit at most 100), so the figure
+// holds against the real cloud even where fakecloud is looser. It exits 1 when the target
+// is missed or any request is over those limits.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -40,9 +49,12 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/stratus-cloud/stratus/cloudapi"
+	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/cloudprovider/qcloud"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	fakecvm "github.com/stratus-cloud/stratus/fakecloud/cvm"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 const (
@@ -59,6 +71,8 @@ type result struct {
 	calls     int // DescribeInstances answered by fakecloud
 	attempts  int // DescribeInstances attempts by the client, retries included
 	errors    int // attempts that failed (throttled, injected)
+	overLimit int // requests over the real API's per-request limits
+	violation string
 	timedOut  bool
 	remaining int
 }
@@ -102,22 +116,27 @@ func main() {
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nmode\tnodes\ttime to all initialized\tDescribeInstances calls\tclient attempts (failed)\tcalls per 100 nodes")
+	fmt.Fprintln(tw, "\nmode\tnodes\ttime to all initialized\tDescribeInstances calls\tclient attempts (failed)\tcalls per 100 nodes\tover the real limits")
 	for _, r := range results {
 		t := r.elapsed.Round(time.Millisecond).String()
 		if r.timedOut {
 			t = fmt.Sprintf("TIMEOUT (%d left)", r.remaining)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d (%d)\t%.2f\n", r.mode, r.nodes, t, r.calls, r.attempts, r.errors, float64(r.calls)*100/float64(r.nodes))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d (%d)\t%.2f\t%d\n", r.mode, r.nodes, t, r.calls, r.attempts, r.errors, float64(r.calls)*100/float64(r.nodes), r.overLimit)
 	}
 	tw.Flush()
+	for _, r := range results {
+		if r.overLimit > 0 {
+			fmt.Printf("%s: %d DescribeInstances over the real limits, e.g. %s\n", r.mode, r.overLimit, r.violation)
+		}
+	}
 
 	on, off := results[0], results[1]
 	budget := (on.nodes+99)/100 + on.errors
 	ratio := float64(off.calls) / float64(max(on.calls, 1))
 	fmt.Printf("\nbatching on: %d calls (budget: %d = 1 per 100 nodes + %d retried failures); off/on = %.1fx fewer calls (target >= 50x); time %.1fx faster\n",
 		on.calls, budget, on.errors, ratio, off.elapsed.Seconds()/on.elapsed.Seconds())
-	if on.timedOut || off.timedOut || on.calls > budget || ratio < 50 {
+	if on.timedOut || off.timedOut || on.calls > budget || ratio < 50 || on.overLimit > 0 || off.overLimit > 0 {
 		fmt.Println("target: MISSED")
 		os.Exit(1)
 	}
@@ -138,7 +157,12 @@ func run(n, workers int, rate float64, ttl, timeout time.Duration, batching bool
 		return res, fmt.Errorf("fakecloud: %w", err)
 	}
 	defer fc.Close()
-	srv := httptest.NewServer(fc)
+	var over atomic.Int64
+	var firstViolation atomic.Value
+	srv := httptest.NewServer(strictDescribeInstances(fc, func(v string) {
+		over.Add(1)
+		firstViolation.CompareAndSwap(nil, v)
+	}))
 	defer srv.Close()
 	id, key := fc.Credentials()
 
@@ -166,6 +190,7 @@ func run(n, workers int, rate float64, ttl, timeout time.Duration, batching bool
 	if err != nil {
 		return res, err
 	}
+	defer cloud.Stop()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -218,6 +243,10 @@ func run(n, workers int, rate float64, ttl, timeout time.Duration, batching bool
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.calls = fc.Calls()["DescribeInstances"]
+	res.overLimit = int(over.Load())
+	if v, ok := firstViolation.Load().(string); ok {
+		res.violation = v
+	}
 	if err := verify(nodeInformer.Lister().List(labels.Everything())); err != nil && !res.timedOut {
 		return res, fmt.Errorf("%s: %w", mode, err)
 	}
@@ -278,23 +307,21 @@ func verify(nodes []*v1.Node, err error) error {
 // benchSeed declares a VPC with one subnet per zone and n instances spread over them,
 // with known private IPs.
 func benchSeed(n int) (*api.Seed, []string) {
-	seed := &api.Seed{
-		Region: region,
-		Zones:  zones,
-		VPCs: []api.SeedVPC{{
-			VpcID: vpcID, Name: "bench", CidrBlock: "10.1.0.0/16",
-			Subnets: []api.SeedSubnet{
-				{SubnetID: "subnet-bench1", Name: "b1", CidrBlock: "10.1.0.0/20", Zone: zones[0]},
-				{SubnetID: "subnet-bench2", Name: "b2", CidrBlock: "10.1.16.0/20", Zone: zones[1]},
-				{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
-			},
-		}},
-	}
+	seed := &api.Seed{Region: region, Zones: zones}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{
+		VpcID: vpcID, Name: "bench", CidrBlock: "10.1.0.0/16",
+		Subnets: []vpc.SeedSubnet{
+			{SubnetID: "subnet-bench1", Name: "b1", CidrBlock: "10.1.0.0/20", Zone: zones[0]},
+			{SubnetID: "subnet-bench2", Name: "b2", CidrBlock: "10.1.16.0/20", Zone: zones[1]},
+			{SubnetID: "subnet-bench3", Name: "b3", CidrBlock: "10.1.32.0/20", Zone: zones[2]},
+		},
+	}})
+	var instances []fakecvm.SeedInstance
 	ips := make([]string, n)
 	for i := range n {
 		z, k := i%3, i/3+10 // skip the low addresses a subnet reserves
 		ips[i] = fmt.Sprintf("10.1.%d.%d", z*16+k/256, k%256)
-		seed.Instances = append(seed.Instances, api.SeedInstance{
+		instances = append(instances, fakecvm.SeedInstance{
 			InstanceID:   fmt.Sprintf("ins-b%07d", i),
 			Name:         fmt.Sprintf("node-%05d", i),
 			Zone:         zones[z],
@@ -303,6 +330,7 @@ func benchSeed(n int) (*api.Seed, []string) {
 			PrivateIP:    ips[i],
 		})
 	}
+	fakecvm.SetSeed(seed, instances)
 	return seed, ips
 }
 
@@ -320,4 +348,44 @@ func newNode(name, ip string) *v1.Node {
 				LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
 		},
 	}
+}
+
+// strictDescribeInstances passes every request to next and reports each DescribeInstances
+// that the real API would refuse (tencentcloud-sdk-go v1.0.162 cvm/v20170312 models.go).
+func strictDescribeInstances(next http.Handler, report func(string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-TC-Action") == "DescribeInstances" {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				report(fmt.Sprintf("unreadable body: %v", err))
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var req cvm.DescribeInstancesRequest
+			if err := json.Unmarshal(body, &req); err != nil {
+				report(fmt.Sprintf("undecodable body %.200s: %v", body, err))
+			} else if v := overRealLimits(&req); v != "" {
+				report(fmt.Sprintf("%s: %.300s", v, body))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func overRealLimits(req *cvm.DescribeInstancesRequest) string {
+	switch {
+	case len(req.InstanceIds) > 0 && len(req.Filters) > 0:
+		return "InstanceIds and Filters in one request"
+	case len(req.InstanceIds) > 100:
+		return fmt.Sprintf("%d InstanceIds (at most 100)", len(req.InstanceIds))
+	case len(req.Filters) > 10:
+		return fmt.Sprintf("%d Filters (at most 10)", len(req.Filters))
+	case req.Limit != nil && (*req.Limit > 100 || *req.Limit < 0):
+		return fmt.Sprintf("Limit %d (at most 100)", *req.Limit)
+	}
+	for _, f := range req.Filters {
+		if len(f.Values) > 5 {
+			return fmt.Sprintf("filter %s with %d Values (at most 5)", f.Name, len(f.Values))
+		}
+	}
+	return ""
 }

@@ -212,14 +212,12 @@ func setup(b *testing.B) (vipAddr, direct netip.AddrPort) {
 	if err := opts.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	seed := &api.Seed{
-		Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"},
-		VPCs: []api.SeedVPC{{VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16", Subnets: []api.SeedSubnet{
-			{SubnetID: "subnet-bench1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}}}},
-		Instances: []api.SeedInstance{{InstanceID: "ins-bench001", Zone: "ap-guangzhou-1", SubnetID: "subnet-bench1", PrivateIP: "10.0.1.11"}},
-	}
+	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
+	vpc.SetSeed(seed, []vpc.SeedVPC{{VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16", Subnets: []vpc.SeedSubnet{
+		{SubnetID: "subnet-bench1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}}}})
+	cvm.SetSeed(seed, []cvm.SeedInstance{{InstanceID: "ins-bench001", Zone: "ap-guangzhou-1", SubnetID: "subnet-bench1", PrivateIP: "10.0.1.11"}})
 	cloud, err := fakecloud.New(fakecloud.Config{Seed: seed, RateLimit: -1,
-		Modules: []func(*api.World) api.Module{vpc.New, cvm.New, clb.WithOptions(opts)}})
+		Modules: []api.NewModule{vpc.New, cvm.New, clb.WithOptions(opts)}})
 	if err != nil {
 		b.Fatal(err)
 	}

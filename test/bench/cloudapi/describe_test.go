@@ -17,23 +17,23 @@ import (
 	"github.com/stratus-cloud/stratus/cloudapi/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 )
 
 const (
 	instances = 5000
-	lookedUp  = 100
+	// lookedUp is the cloud's limit of values in one DescribeInstances filter.
+	lookedUp = 5
 )
 
 // world is one VPC with a /19 subnet, room for the 5,000 instances.
 func world() *api.Seed {
-	return &api.Seed{
-		Region: "ap-guangzhou",
-		Zones:  []string{"ap-guangzhou-1"},
-		VPCs: []api.SeedVPC{{
-			VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16",
-			Subnets: []api.SeedSubnet{{SubnetID: "subnet-bench001", CidrBlock: "10.0.0.0/19", Zone: "ap-guangzhou-1"}},
-		}},
-	}
+	s := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
+	vpc.SetSeed(s, []vpc.SeedVPC{{
+		VpcID: "vpc-bench001", CidrBlock: "10.0.0.0/16",
+		Subnets: []vpc.SeedSubnet{{SubnetID: "subnet-bench001", CidrBlock: "10.0.0.0/19", Zone: "ap-guangzhou-1"}},
+	}})
+	return s
 }
 
 // serve runs cloud on 127.0.0.1 (a real TCP listener, not httptest's in-memory pipe).
@@ -54,7 +54,7 @@ func serve(b *testing.B, cloud *fakecloud.Cloud) string {
 }
 
 // BenchmarkDescribeInstancesByPrivateIP is the cloud provider's node lookup: one
-// DescribeInstances call filtering 5,000 instances by 100 private IPs.
+// DescribeInstances call filtering 5,000 instances by 5 private IPs (the most one filter may carry).
 func BenchmarkDescribeInstancesByPrivateIP(b *testing.B) {
 	cloud, err := fakecloud.New(fakecloud.Config{Seed: world(), RateLimit: -1})
 	if err != nil {
@@ -96,7 +96,8 @@ func BenchmarkDescribeInstancesByPrivateIP(b *testing.B) {
 			b.Fatalf("RunInstances made %d instances, want 100", len(run.InstanceIdSet))
 		}
 	}
-	// Every 50th instance's address: 100 lookups spread over the whole table.
+	// lookedUp addresses spread evenly over the whole table.
+	var all []string
 	for off := int64(0); off < instances; off += 100 {
 		page, err := client.DescribeInstances(ctx, &cvm.DescribeInstancesRequest{Offset: cloudapi.Int64(off), Limit: cloudapi.Int64(100)})
 		if err != nil {
@@ -105,9 +106,12 @@ func BenchmarkDescribeInstancesByPrivateIP(b *testing.B) {
 		if page.TotalCount != instances {
 			b.Fatalf("TotalCount %d, want %d", page.TotalCount, instances)
 		}
-		for i := 0; i < len(page.InstanceSet); i += instances / lookedUp {
-			ips = append(ips, page.InstanceSet[i].PrivateIpAddresses[0])
+		for _, in := range page.InstanceSet {
+			all = append(all, in.PrivateIpAddresses[0])
 		}
+	}
+	for i := 0; i < len(all); i += instances / lookedUp {
+		ips = append(ips, all[i])
 	}
 	if len(ips) != lookedUp {
 		b.Fatalf("picked %d addresses, want %d", len(ips), lookedUp)

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// KubeBinDirEnv names a directory that already holds kube-apiserver and kube-proxy. Without
+// KubeBinDirEnv names a directory that already holds kube-apiserver, kube-proxy and kubectl. Without
 // it the harness runs hack/kube-binaries.sh, which builds them from test/kube once per
 // version into a cache outside the checkout (about 9 minutes on 2 cores the first time).
 const KubeBinDirEnv = "STRATUS_KUBE_BIN_DIR"
