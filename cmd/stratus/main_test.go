@@ -61,10 +61,8 @@ func newPlan(t *testing.T, opts plan.Options) *plan.Plan {
 	if opts.StateDir == "" {
 		opts.StateDir = filepath.Join(t.TempDir(), "sandbox")
 	}
-	if opts.VPCCIDR == "" {
-		opts.VPCCIDR, opts.ClusterCIDR = "10.213.0.0/16", "10.214.0.0/16"
-	}
-	p, err := plan.New(opts)
+	// The address ranges of the first slot no host route uses, as `up` picks them.
+	p, _, err := plan.Choose(opts, vpcnet.CheckHost)
 	require.NoError(t, err)
 	return p
 }
@@ -171,11 +169,12 @@ func TestPreflightFindsLeftoversAndOverlaps(t *testing.T) {
 	out, err := exec.Command("ip", "link", "add", link, "type", "veth", "peer", "name", link+"p").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	defer exec.Command("ip", "link", "del", link).Run()
-	out, err = exec.Command("ip", "addr", "add", "10.213.9.1/24", "dev", link).CombinedOutput()
+	inVPC := p.VPCCIDR.Addr().Next().String()
+	out, err = exec.Command("ip", "addr", "add", inVPC+"/24", "dev", link).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.NoError(t, exec.Command("ip", "link", "set", link, "up").Run())
 	err = preflight(p, allTools)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "--vpc-cidr 10.213.0.0/16 overlaps the host route 10.213.9.")
+	assert.Contains(t, err.Error(), "--vpc-cidr "+p.VPCCIDR.String()+" overlaps the host route "+p.VPCCIDR.Addr().String())
 	assert.Contains(t, err.Error(), "pick a free range with --vpc-cidr")
 }

@@ -28,9 +28,10 @@ func cmdUp(args []string) error {
 	opts := plan.Options{}
 	stateDir := stateDirFlag(fs)
 	fs.IntVar(&opts.Nodes, "nodes", plan.DefaultNodes, "number of nodes")
-	fs.StringVar(&opts.VPCCIDR, "vpc-cidr", plan.DefaultVPCCIDR, "the VPC's CIDR (/12 to /16); the host routes it into the sandbox")
-	fs.StringVar(&opts.ClusterCIDR, "cluster-cidr", plan.DefaultClusterCIDR, "the pods' CIDR; each node gets a /24 of it")
+	fs.StringVar(&opts.VPCCIDR, "vpc-cidr", "", "the VPC's CIDR (up to /16, inside 10.0.0.0/12, 172.16.0.0/12 or 192.168.0.0/16); the host routes it into the sandbox (default: the first free of 10.N.0.0/16)")
+	fs.StringVar(&opts.ClusterCIDR, "cluster-cidr", "", "the pods' CIDR; each node gets a /24 of it; the host routes it into the sandbox (default: 10.(244-N).0.0/16)")
 	fs.StringVar(&opts.ServiceCIDR, "service-cidr", plan.DefaultServiceCIDR, "the Services' cluster IP range")
+	fs.StringVar(&opts.PublicPool, "lb-public-pool", "", "where public load balancer VIPs come from; the host routes it into the sandbox (default: 198.18.N.0/24)")
 	fs.IntVar(&opts.FakecloudPort, "fakecloud-port", 0, "fakecloud's port on 127.0.0.1 (0: a free one)")
 	fs.IntVar(&opts.APIServerPort, "apiserver-port", 0, "kube-apiserver's port (0: a free one)")
 	timeout := fs.Duration("timeout", supervisor.DefaultTimeout, "how long to wait for the cluster to be ready")
@@ -45,8 +46,15 @@ func cmdUp(args []string) error {
 	if err := requireRoot("it makes network namespaces, veth pairs and host routes"); err != nil {
 		return err
 	}
-	p, err := plan.New(opts)
+	// The address ranges the user left open take the first slot no host route collides
+	// with; sandbox.json keeps the chosen ones for the supervisor and `down`.
+	p, opts, err := plan.Choose(opts, vpcnet.CheckHost)
 	if err != nil {
+		if p, err2 := plan.New(opts); err2 == nil {
+			if perr := preflight(p, binaries.LookTool); perr != nil {
+				return perr // a leftover sandbox explains the collision better
+			}
+		}
 		return err
 	}
 	if err := preflight(p, binaries.LookTool); err != nil {

@@ -45,7 +45,7 @@ const (
 const mainModule = "github.com/stratus-cloud/stratus"
 
 // StratusCommands are the main packages the sandbox builds, by binary name.
-var StratusCommands = []string{"fakecloud", "stratus-cloud-controller-manager", "stratus-cni"}
+var StratusCommands = []string{"fakecloud", "stratus-cloud-controller-manager", "stratus-cni", "stratus-cni-agent", "stratus-csi-driver"}
 
 // KubeCommands are the Kubernetes binaries the sandbox runs.
 var KubeCommands = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}

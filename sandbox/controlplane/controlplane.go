@@ -307,9 +307,9 @@ func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 			Health: component.HTTP{URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(PodletHealthPort)) + "/healthz"},
 		},
 		{
-			Name: n.Name + "/" + CNIAgent, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Stratus["stratus-cni"], AfterServing: []string{APIServer},
+			Name: n.Name + "/" + CNIAgent, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Stratus["stratus-cni-agent"], AfterServing: []string{APIServer},
 			Args: []string{
-				"agent", "--kubeconfig=" + f.Kubeconfig, "--node-name=" + n.Name,
+				"--kubeconfig=" + f.Kubeconfig, "--node-name=" + n.Name,
 				"--cni-conf-dir=" + n.CNIConfDir(), "--data-dir=" + n.CNIDataDir(),
 				"--non-masquerade-cidrs=" + strings.Join([]string{p.ClusterCIDR.String(), p.VPCCIDR.String()}, ","),
 			},

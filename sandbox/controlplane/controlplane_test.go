@@ -20,7 +20,8 @@ import (
 
 func config(t *testing.T) controlplane.Config {
 	t.Helper()
-	p, err := plan.New(plan.Options{StateDir: filepath.Join(t.TempDir(), "sbx"), Nodes: 2})
+	vpc, cluster, pool := plan.Slot(0)
+	p, err := plan.New(plan.Options{StateDir: filepath.Join(t.TempDir(), "sbx"), Nodes: 2, VPCCIDR: vpc, ClusterCIDR: cluster, PublicPool: pool})
 	require.NoError(t, err)
 	cni := filepath.Join(t.TempDir(), "stratus-cni")
 	require.NoError(t, os.WriteFile(cni, []byte("#!/bin/sh\n"), 0o755))

@@ -21,13 +21,16 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Defaults of Options.
+// Defaults of Options. The VPC, the pods' range and the public VIP pool default to one of
+// Slots address slots (see Slot); the default state dir starts at slot 0, which is
+// 10.0.0.0/16, 10.244.0.0/16 and 198.18.0.0/24.
 const (
 	DefaultStateDir    = "/var/lib/stratus/sandbox"
 	DefaultNodes       = 3
-	DefaultVPCCIDR     = "10.0.0.0/16"
-	DefaultClusterCIDR = "10.244.0.0/16"
 	DefaultServiceCIDR = "10.96.0.0/16"
+	// Slots is how many address slots there are: the /16s of 10.0.0.0/12, the largest
+	// VPC range the cloud allows in 10/8.
+	Slots = 16
 	// MaxNodes keeps a sandbox within what one machine runs comfortably (and within
 	// the /24 podCIDRs of a /16 cluster CIDR many times over).
 	MaxNodes = 50
@@ -54,6 +57,9 @@ type Options struct {
 	VPCCIDR     string
 	ClusterCIDR string
 	ServiceCIDR string
+	// PublicPool is where public load balancer VIPs come from; the host routes it into the
+	// router namespace.
+	PublicPool string
 	// Ports pin the fakecloud and kube-apiserver ports; 0 picks a free one at start.
 	FakecloudPort int
 	APIServerPort int
@@ -121,14 +127,77 @@ type Plan struct {
 	VPCCIDR     netip.Prefix
 	ClusterCIDR netip.Prefix
 	ServiceCIDR netip.Prefix
-	Subnets     []Subnet
-	Nodes       []Node
+	// PublicPool is the public VIP pool of the sandbox's load balancers (fakecloud's
+	// --lb-public-pool): owned by the sandbox, routed by the host into the router.
+	PublicPool netip.Prefix
+	Subnets    []Subnet
+	Nodes      []Node
 
 	FakecloudPort int
 	APIServerPort int
 }
 
-// New validates opts and lays out the sandbox. Every error names the flag.
+// Slot is the address slot k (0 <= k < Slots): VPC 10.k.0.0/16, pods 10.(244-k).0.0/16,
+// public VIPs 198.18.k.0/24 (198.18.0.0/15 is the benchmarking range: no network routes
+// it, and fakecloud's default public pool is inside it).
+func Slot(k int) (vpc, cluster, publicPool string) {
+	k = ((k % Slots) + Slots) % Slots
+	return fmt.Sprintf("10.%d.0.0/16", k), fmt.Sprintf("10.%d.0.0/16", 244-k), fmt.Sprintf("198.18.%d.0/24", k)
+}
+
+// FirstSlot is the slot a state dir tries first: 0 for the default state dir, else one
+// derived from the directory, so that two sandboxes usually differ from the start.
+func FirstSlot(stateDir string) int {
+	stateDir = filepath.Clean(stateDir)
+	if stateDir == DefaultStateDir {
+		return 0
+	}
+	sum := sha256.Sum256([]byte(stateDir))
+	return int(sum[0]) % Slots
+}
+
+// Choose lays out the sandbox like New, trying the address slots in order (from
+// FirstSlot) for the ranges opts leaves empty, and returns the first plan that fits (a
+// nil from fits; fits checks it against the machine, e.g. vpcnet.CheckHost) with the
+// options that make it. When none fits it returns the first slot's error, so the user
+// learns what collides and which flag picks another range.
+func Choose(opts Options, fits func(*Plan) error) (*Plan, Options, error) {
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir
+	}
+	first := FirstSlot(opts.StateDir)
+	var firstErr error
+	for i := range Slots {
+		o := opts
+		vpc, cluster, pool := Slot(first + i)
+		if o.VPCCIDR == "" {
+			o.VPCCIDR = vpc
+		}
+		if o.ClusterCIDR == "" {
+			o.ClusterCIDR = cluster
+		}
+		if o.PublicPool == "" {
+			o.PublicPool = pool
+		}
+		p, err := New(o)
+		if err != nil {
+			return nil, o, err // the user's own ranges are wrong: no slot helps
+		}
+		if err = fits(p); err == nil {
+			return p, o, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if opts.VPCCIDR != "" && opts.ClusterCIDR != "" && opts.PublicPool != "" {
+			break // nothing left to vary
+		}
+	}
+	return nil, opts, firstErr
+}
+
+// New validates opts and lays out the sandbox; empty ranges take FirstSlot's. Every
+// error names the flag.
 func New(opts Options) (*Plan, error) {
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir
@@ -146,17 +215,20 @@ func New(opts Options) (*Plan, error) {
 	if opts.Nodes < 1 || opts.Nodes > MaxNodes {
 		return nil, fmt.Errorf("--nodes %d: must be between 1 and %d", opts.Nodes, MaxNodes)
 	}
-	vpc, err := parseCIDR("--vpc-cidr", opts.VPCCIDR, DefaultVPCCIDR)
+	defVPC, defCluster, defPool := Slot(FirstSlot(stateDir))
+	vpc, err := parseCIDR("--vpc-cidr", opts.VPCCIDR, defVPC)
 	if err != nil {
 		return nil, err
 	}
-	if vpc.Bits() < 12 || vpc.Bits() > 16 {
-		return nil, fmt.Errorf("--vpc-cidr %s: the prefix must be between /12 and /16 (the sandbox carves /24 subnets from it)", vpc)
+	if vpc.Bits() > 16 {
+		return nil, fmt.Errorf("--vpc-cidr %s: the prefix must be /16 or larger (the sandbox carves /24 subnets from it)", vpc)
 	}
-	if !privateV4(vpc) {
-		return nil, fmt.Errorf("--vpc-cidr %s: must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, as a VPC's CIDR is", vpc)
+	if r, ok := vpcRange(vpc); !ok {
+		return nil, fmt.Errorf("--vpc-cidr %s: must be inside 10.0.0.0/12, 172.16.0.0/12 or 192.168.0.0/16, as a VPC's CIDR is", vpc)
+	} else if vpc.Bits() < r.Bits() {
+		return nil, fmt.Errorf("--vpc-cidr %s: larger than %s, the range it lies in (a VPC is at most as large as its range)", vpc, r)
 	}
-	cluster, err := parseCIDR("--cluster-cidr", opts.ClusterCIDR, DefaultClusterCIDR)
+	cluster, err := parseCIDR("--cluster-cidr", opts.ClusterCIDR, defCluster)
 	if err != nil {
 		return nil, err
 	}
@@ -170,16 +242,25 @@ func New(opts Options) (*Plan, error) {
 	if service.Bits() < 12 || service.Bits() > 24 {
 		return nil, fmt.Errorf("--service-cidr %s: the prefix must be between /12 and /24", service)
 	}
-	for _, pair := range [][2]struct {
+	pool, err := parseCIDR("--lb-public-pool", opts.PublicPool, defPool)
+	if err != nil {
+		return nil, err
+	}
+	if pool.Bits() < 16 || pool.Bits() > 28 {
+		return nil, fmt.Errorf("--lb-public-pool %s: the prefix must be between /16 and /28", pool)
+	}
+	if pool.Addr().IsLoopback() || pool.Addr().IsMulticast() || pool.Addr().IsLinkLocalUnicast() || pool.Addr().IsUnspecified() {
+		return nil, fmt.Errorf("--lb-public-pool %s: must be a unicast range the host can route into the sandbox", pool)
+	}
+	ranges := []struct {
 		flag string
 		p    netip.Prefix
-	}{
-		{{"--vpc-cidr", vpc}, {"--cluster-cidr", cluster}},
-		{{"--vpc-cidr", vpc}, {"--service-cidr", service}},
-		{{"--cluster-cidr", cluster}, {"--service-cidr", service}},
-	} {
-		if pair[0].p.Overlaps(pair[1].p) {
-			return nil, fmt.Errorf("%s %s overlaps %s %s: they must be disjoint", pair[0].flag, pair[0].p, pair[1].flag, pair[1].p)
+	}{{"--vpc-cidr", vpc}, {"--cluster-cidr", cluster}, {"--service-cidr", service}, {"--lb-public-pool", pool}}
+	for i, a := range ranges {
+		for _, b := range ranges[i+1:] {
+			if a.p.Overlaps(b.p) {
+				return nil, fmt.Errorf("%s %s overlaps %s %s: they must be disjoint", a.flag, a.p, b.flag, b.p)
+			}
 		}
 	}
 	for _, port := range []struct {
@@ -202,6 +283,7 @@ func New(opts Options) (*Plan, error) {
 		VPCCIDR:        vpc,
 		ClusterCIDR:    cluster,
 		ServiceCIDR:    service,
+		PublicPool:     pool,
 		FakecloudPort:  opts.FakecloudPort,
 		APIServerPort:  opts.APIServerPort,
 	}
@@ -249,8 +331,16 @@ func (p *Plan) Node(name string) (Node, bool) {
 // PodNetns is the network namespace of the pod with uid.
 func (p *Plan) PodNetns(uid string) string { return p.NetnsPrefix + "pod-" + uid }
 
-// HostRoutes are the routes the host gets through the router: the VPC and the pods.
-func (p *Plan) HostRoutes() []netip.Prefix { return []netip.Prefix{p.VPCCIDR, p.ClusterCIDR} }
+// HostRoutes are the routes the host gets through the router: the VPC, the pods and the
+// public VIPs of the load balancers.
+func (p *Plan) HostRoutes() []netip.Prefix {
+	return []netip.Prefix{p.VPCCIDR, p.ClusterCIDR, p.PublicPool}
+}
+
+// RangeFlags names each host-routed range by the flag that picks it, for messages.
+func (p *Plan) RangeFlags() map[string]netip.Prefix {
+	return map[string]netip.Prefix{"--vpc-cidr": p.VPCCIDR, "--cluster-cidr": p.ClusterCIDR, "--lb-public-pool": p.PublicPool}
+}
 
 // Seed is fakecloud's starting world for this sandbox (YAML): the VPC with a subnet per
 // zone and the route table the CCM writes pod routes to, and one RUNNING instance per
@@ -332,14 +422,21 @@ func parseCIDR(flag, v, def string) (netip.Prefix, error) {
 	return p, nil
 }
 
-func privateV4(p netip.Prefix) bool {
-	for _, r := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} {
-		rp := netip.MustParsePrefix(r)
-		if rp.Contains(p.Addr()) && p.Bits() >= rp.Bits() {
-			return true
+// vpcRanges are where a VPC's CIDR may lie, as the cloud's CreateVpc documents.
+var vpcRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/12"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+}
+
+// vpcRange is the range p lies in.
+func vpcRange(p netip.Prefix) (netip.Prefix, bool) {
+	for _, r := range vpcRanges {
+		if r.Contains(p.Addr()) {
+			return r, true
 		}
 	}
-	return false
+	return netip.Prefix{}, false
 }
 
 // bitsFor is how many prefix bits n podCIDRs need.

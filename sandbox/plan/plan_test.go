@@ -3,6 +3,7 @@ package plan_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -30,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, netip.MustParsePrefix("10.0.255.252/30"), p.Transit)
 	assert.Equal(t, "10.0.255.253", p.HostIP.String())
 	assert.Equal(t, "10.0.255.254", p.RouterIP.String())
-	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("10.244.0.0/16")}, p.HostRoutes())
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("198.18.0.0/24")}, p.HostRoutes())
 
 	require.Len(t, p.Nodes, 3)
 	want := []struct{ name, ins, zone, ip, gw string }{
@@ -90,8 +91,14 @@ func TestRejectsBadOptions(t *testing.T) {
 		{"negative nodes", plan.Options{Nodes: -1}, "--nodes -1"},
 		{"vpc not a cidr", plan.Options{VPCCIDR: "10.0.0.0"}, "--vpc-cidr \"10.0.0.0\": not an IPv4 CIDR block"},
 		{"vpc host bits", plan.Options{VPCCIDR: "10.0.0.1/16"}, "did you mean 10.0.0.0/16"},
-		{"vpc too small", plan.Options{VPCCIDR: "10.0.0.0/20"}, "between /12 and /16"},
-		{"vpc public", plan.Options{VPCCIDR: "8.8.0.0/16"}, "must be inside 10.0.0.0/8"},
+		{"vpc too small", plan.Options{VPCCIDR: "10.0.0.0/20"}, "must be /16 or larger"},
+		{"vpc public", plan.Options{VPCCIDR: "8.8.0.0/16"}, "must be inside 10.0.0.0/12, 172.16.0.0/12 or 192.168.0.0/16"},
+		{"vpc in 10/8 but outside the cloud's 10/12", plan.Options{VPCCIDR: "10.30.0.0/16"}, "--vpc-cidr 10.30.0.0/16: must be inside 10.0.0.0/12"},
+		{"vpc larger than its range", plan.Options{VPCCIDR: "192.168.0.0/15"}, "--vpc-cidr 192.168.0.0/15: larger than 192.168.0.0/16"},
+		{"vpc larger than 10/12", plan.Options{VPCCIDR: "10.0.0.0/11"}, "--vpc-cidr 10.0.0.0/11: larger than 10.0.0.0/12"},
+		{"pool overlaps vpc", plan.Options{PublicPool: "10.0.9.0/24"}, "--vpc-cidr 10.0.0.0/16 overlaps --lb-public-pool 10.0.9.0/24"},
+		{"pool on loopback", plan.Options{PublicPool: "127.9.0.0/24"}, "--lb-public-pool 127.9.0.0/24: must be a unicast range"},
+		{"pool too large", plan.Options{PublicPool: "198.0.0.0/8"}, "between /16 and /28"},
 		{"cluster overlaps vpc", plan.Options{ClusterCIDR: "10.0.128.0/17"}, "--vpc-cidr 10.0.0.0/16 overlaps --cluster-cidr 10.0.128.0/17"},
 		{"service overlaps cluster", plan.Options{ServiceCIDR: "10.244.0.0/20"}, "--cluster-cidr 10.244.0.0/16 overlaps --service-cidr 10.244.0.0/20"},
 		{"cluster too small", plan.Options{Nodes: 5, ClusterCIDR: "10.244.0.0/23"}, "too small for 5 nodes"},
@@ -110,7 +117,7 @@ func TestRejectsBadOptions(t *testing.T) {
 // cloud-config through the CCM's own loader: every node is a RUNNING instance at its
 // planned address in its zone, and the config names the seeded VPC and route table.
 func TestSeedAndCloudConfigDescribeTheSameWorld(t *testing.T) {
-	p, err := plan.New(plan.Options{StateDir: "/tmp/seedtest", Nodes: 4, VPCCIDR: "10.30.0.0/16", ClusterCIDR: "10.31.0.0/16"})
+	p, err := plan.New(plan.Options{StateDir: "/tmp/seedtest", Nodes: 4, VPCCIDR: "10.3.0.0/16", ClusterCIDR: "10.31.0.0/16"})
 	require.NoError(t, err)
 	seedYAML, err := p.Seed()
 	require.NoError(t, err)
@@ -150,4 +157,54 @@ func TestSeedAndCloudConfigDescribeTheSameWorld(t *testing.T) {
 		assert.Equal(t, plan.VPCID, in.VirtualPrivateCloud.VpcId)
 		assert.Equal(t, cvm.StateRunning, in.InstanceState)
 	}
+}
+
+func TestSlots(t *testing.T) {
+	vpc, cluster, pool := plan.Slot(0)
+	assert.Equal(t, []string{"10.0.0.0/16", "10.244.0.0/16", "198.18.0.0/24"}, []string{vpc, cluster, pool})
+	vpc, cluster, pool = plan.Slot(15)
+	assert.Equal(t, []string{"10.15.0.0/16", "10.229.0.0/16", "198.18.15.0/24"}, []string{vpc, cluster, pool})
+	assert.Equal(t, 0, plan.FirstSlot(plan.DefaultStateDir))
+	assert.Equal(t, 0, plan.FirstSlot(plan.DefaultStateDir+"/"))
+	seen := map[netip.Prefix]bool{}
+	for k := range plan.Slots {
+		p, err := plan.New(plan.Options{StateDir: "/tmp/slot", VPCCIDR: must(plan.Slot(k))})
+		require.NoError(t, err, "slot %d is a valid VPC", k)
+		assert.False(t, seen[p.VPCCIDR], "slot %d repeats a VPC", k)
+		seen[p.VPCCIDR] = true
+	}
+	// Another state dir starts elsewhere (with 16 slots some collide; these two do not).
+	a, err := plan.New(plan.Options{StateDir: "/tmp/sandbox-a"})
+	require.NoError(t, err)
+	vpc, _, _ = plan.Slot(plan.FirstSlot("/tmp/sandbox-a"))
+	assert.Equal(t, vpc, a.VPCCIDR.String(), "an empty range takes the state dir's first slot")
+}
+
+func must(vpc, _, _ string) string { return vpc }
+
+func TestChooseSkipsSlotsThatCollide(t *testing.T) {
+	dir := "/tmp/choose"
+	first := plan.FirstSlot(dir)
+	taken, _, _ := plan.Slot(first)
+	busy := netip.MustParsePrefix(taken)
+	fits := func(p *plan.Plan) error {
+		if p.VPCCIDR.Overlaps(busy) {
+			return fmt.Errorf("--vpc-cidr %s overlaps the host route %s", p.VPCCIDR, busy)
+		}
+		return nil
+	}
+	p, opts, err := plan.Choose(plan.Options{StateDir: dir}, fits)
+	require.NoError(t, err)
+	next, cluster, pool := plan.Slot(first + 1)
+	assert.Equal(t, next, p.VPCCIDR.String(), "the next slot")
+	assert.Equal(t, plan.Options{StateDir: dir, VPCCIDR: next, ClusterCIDR: cluster, PublicPool: pool}, opts, "the options that make the plan")
+
+	// A range the user gave is kept, and its collision reported as it is.
+	_, _, err = plan.Choose(plan.Options{StateDir: dir, VPCCIDR: taken}, fits)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--vpc-cidr "+taken+" overlaps the host route")
+
+	// Nothing fits: the first slot's reason.
+	_, _, err = plan.Choose(plan.Options{StateDir: dir}, func(p *plan.Plan) error { return fmt.Errorf("slot %s busy", p.VPCCIDR) })
+	assert.EqualError(t, err, "slot "+taken+" busy")
 }

@@ -80,7 +80,7 @@ func CheckHost(p *plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	return CheckOverlap(map[string]netip.Prefix{"--vpc-cidr": p.VPCCIDR, "--cluster-cidr": p.ClusterCIDR}, routes)
+	return CheckOverlap(p.RangeFlags(), routes)
 }
 
 // hostRoutes lists the IPv4 routes of every table of the host namespace, local ones (an

@@ -1,8 +1,6 @@
 package vpcnet_test
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -67,21 +65,9 @@ func requireNet(t *testing.T) {
 func freePlan(t *testing.T, nodes int) *plan.Plan {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "sandbox")
-	for range 20 {
-		vpcOctet := 128 + rand.IntN(60)
-		clusterOctet := 190 + rand.IntN(55)
-		p, err := plan.New(plan.Options{
-			StateDir: dir, Nodes: nodes,
-			VPCCIDR:     fmt.Sprintf("10.%d.0.0/16", vpcOctet),
-			ClusterCIDR: fmt.Sprintf("10.%d.0.0/16", clusterOctet),
-		})
-		require.NoError(t, err)
-		if vpcnet.CheckHost(p) == nil {
-			return p
-		}
-	}
-	t.Fatal("no free VPC and cluster range found in 20 tries")
-	return nil
+	p, _, err := plan.Choose(plan.Options{StateDir: dir, Nodes: nodes}, vpcnet.CheckHost)
+	require.NoError(t, err, "a free address slot for the sandbox")
+	return p
 }
 
 func nsExists(name string) bool {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -80,18 +79,11 @@ func newSandbox(t *testing.T, nodes int) *sandbox {
 	testcap.Tool(t, "iptables-restore", "iptables")
 	s := &sandbox{t: t, bin: framework.BuildBinary(t, "./cmd/stratus")}
 	dir := filepath.Join(framework.ArtifactsDir(t), "state")
-	for range 30 {
-		vpc := fmt.Sprintf("10.%d.0.0/16", 100+rand.IntN(90))
-		cluster := fmt.Sprintf("10.%d.0.0/16", 190+rand.IntN(55))
-		p, err := plan.New(plan.Options{StateDir: dir, Nodes: nodes, VPCCIDR: vpc, ClusterCIDR: cluster})
-		require.NoError(t, err)
-		if vpcnet.CheckHost(p) == nil {
-			s.plan = p
-			s.args = []string{"--nodes", fmt.Sprint(nodes), "--vpc-cidr", vpc, "--cluster-cidr", cluster}
-			break
-		}
-	}
-	require.NotNil(t, s.plan, "no free address range for the sandbox")
+	// The address slot `up` would pick, passed explicitly so the test knows the plan.
+	p, opts, err := plan.Choose(plan.Options{StateDir: dir, Nodes: nodes}, vpcnet.CheckHost)
+	require.NoError(t, err, "a free address range for the sandbox")
+	s.plan = p
+	s.args = []string{"--nodes", fmt.Sprint(nodes), "--vpc-cidr", opts.VPCCIDR, "--cluster-cidr", opts.ClusterCIDR, "--lb-public-pool", opts.PublicPool}
 	// A run of this test killed outright (go test -timeout) left its namespaces under the
 	// same prefix, and ArtifactsDir has removed its journal since: down sweeps by prefix.
 	if out, code := s.stratus(append([]string{"down"}, s.flags()...)...); code != 0 {
@@ -223,7 +215,7 @@ func leaked(before, during, after snapshot, marks []string) map[string][]string 
 
 func (s *sandbox) marks() []string {
 	p := s.plan
-	return []string{p.NetnsPrefix, p.LinkPrefix, p.StateDir, p.VPCCIDR.String(), p.ClusterCIDR.String()}
+	return []string{p.NetnsPrefix, p.LinkPrefix, p.StateDir, p.VPCCIDR.String(), p.ClusterCIDR.String(), p.PublicPool.String()}
 }
 
 // ours reports, per kind, how many items of the snapshot carry the sandbox's marks.

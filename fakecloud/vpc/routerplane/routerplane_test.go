@@ -25,6 +25,7 @@ import (
 	"github.com/stratus-cloud/stratus/cni/nstest"
 	"github.com/stratus-cloud/stratus/fakecloud"
 	"github.com/stratus-cloud/stratus/fakecloud/api"
+	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
 	fcvpc "github.com/stratus-cloud/stratus/fakecloud/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc/routerplane"
@@ -242,6 +243,11 @@ func world(t *testing.T, r *nstest.NS, dataDir string) (*fakecloud.Cloud, *vpcap
 		Subnets:     []fcvpc.SeedSubnet{{SubnetID: "subnet-test1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
 		RouteTables: []fcvpc.SeedRouteTable{{RouteTableID: "rtb-test1", Default: true}},
 	}})
+	// The next hops are instances of the VPC, as the cloud requires of a NORMAL_CVM route.
+	cvm.SetSeed(seed, []cvm.SeedInstance{
+		{InstanceID: "ins-node0011", Zone: "ap-guangzhou-1", VpcID: "vpc-test1", SubnetID: "subnet-test1", PrivateIP: "10.0.1.11"},
+		{InstanceID: "ins-node0012", Zone: "ap-guangzhou-1", VpcID: "vpc-test1", SubnetID: "subnet-test1", PrivateIP: "10.0.1.12"},
+	})
 	c, err := fakecloud.New(fakecloud.Config{
 		Seed: seed, DataDir: dataDir, RateLimit: -1,
 		DataPlane: &fakecloud.DataPlane{DiskDevRoot: t.TempDir(), VPCRouters: map[string]string{"vpc-test1": nsPath(r)}},
