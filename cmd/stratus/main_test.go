@@ -125,7 +125,7 @@ func TestPreflight(t *testing.T) {
 			name:   "a port in use",
 			opts:   plan.Options{FakecloudPort: busyPort},
 			lookup: allTools,
-			want:   fmt.Sprintf("port %d on 127.0.0.1 is in use: pick another with --fakecloud-port, or free it", busyPort),
+			want:   fmt.Sprintf("port %d is in use: pick another with --fakecloud-port, or free it", busyPort),
 		},
 	}
 	for _, c := range cases {

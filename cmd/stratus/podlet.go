@@ -35,6 +35,9 @@ func cmdPodlet(args []string) error {
 	podsDir := fs.String("pods-dir", "", "where the podlet records its pod sandboxes")
 	prefix := fs.String("netns-prefix", "", "prefix of the pod namespaces' names")
 	healthz := fs.String("healthz-address", "", "host:port of /healthz (empty: none)")
+	csiDriver := fs.String("csi-driver", "", "the CSI driver whose claims the podlet serves (empty: no volumes)")
+	csiSocket := fs.String("csi-socket", "", "the CSI node plugin's unix socket")
+	kubeletDir := fs.String("kubelet-dir", "", "where volumes are staged and published (the kubelet's directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,13 +55,22 @@ func cmdPodlet(args []string) error {
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
+	var volumes podlet.Volumes = podlet.NoVolumes{}
+	if *csiDriver != "" {
+		if *csiSocket == "" || *kubeletDir == "" {
+			return errors.New("--csi-driver needs --csi-socket and --kubelet-dir")
+		}
+		v := &podlet.CSIVolumes{Client: client, NodeName: *node, Driver: *csiDriver, Socket: *csiSocket, KubeletDir: *kubeletDir}
+		defer v.Close()
+		volumes = v
+	}
 	p, err := podlet.New(podlet.Config{
 		Node:        podlet.NodeInfo{Name: *node, IP: *nodeIP},
 		Client:      client,
 		Recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "podlet", Host: *node}),
 		Network:     &podlet.CNI{ConfDir: *confDir, BinDirs: []string{*binDir}, CacheDir: *cacheDir},
 		Servers:     podlet.NewEchoServers(),
-		Volumes:     podlet.NoVolumes{},
+		Volumes:     volumes,
 		PodsDir:     *podsDir,
 		NetnsPrefix: *prefix,
 	})

@@ -32,7 +32,7 @@ func cmdUp(args []string) error {
 	fs.StringVar(&opts.ClusterCIDR, "cluster-cidr", "", "the pods' CIDR; each node gets a /24 of it; the host routes it into the sandbox (default: 10.(244-N).0.0/16)")
 	fs.StringVar(&opts.ServiceCIDR, "service-cidr", plan.DefaultServiceCIDR, "the Services' cluster IP range")
 	fs.StringVar(&opts.PublicPool, "lb-public-pool", "", "where public load balancer VIPs come from; the host routes it into the sandbox (default: 198.18.N.0/24)")
-	fs.IntVar(&opts.FakecloudPort, "fakecloud-port", 0, "fakecloud's port on 127.0.0.1 (0: a free one)")
+	fs.IntVar(&opts.FakecloudPort, "fakecloud-port", 0, "fakecloud's port on the host's transit address (0: a free one)")
 	fs.IntVar(&opts.APIServerPort, "apiserver-port", 0, "kube-apiserver's port (0: a free one)")
 	timeout := fs.Duration("timeout", supervisor.DefaultTimeout, "how long to wait for the cluster to be ready")
 	if err := fs.Parse(args); err != nil {
@@ -77,13 +77,17 @@ func cmdUp(args []string) error {
 	if err != nil {
 		return err
 	}
+	sidecarDir, err := res.Sidecars()
+	if err != nil {
+		return err
+	}
 
 	dir := state.Dir(p.StateDir)
 	// From here on the state dir holds a sandbox: a failure is cleaned up by `down`.
 	if err := os.MkdirAll(dir.LogDir(), 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	bins := binaries.Set{Stratus: map[string]string{}, KubeDir: kubeDir, Etcd: etcd}
+	bins := binaries.Set{Stratus: map[string]string{}, KubeDir: kubeDir, SidecarDir: sidecarDir, Etcd: etcd}
 	// The sandbox runs its own links of the binaries: pruning the build cache, or a
 	// `go run` that deletes its temporary executable, never pulls one from under it.
 	for name, path := range stratusBins {
@@ -157,7 +161,9 @@ func preflight(p *plan.Plan, lookup func(string) (string, error)) error {
 		return err
 	}
 	if p.FakecloudPort != 0 {
-		if err := supervisor.PortFree("127.0.0.1", p.FakecloudPort); err != nil {
+		// It serves on the host's transit address, which does not exist yet: a port
+		// taken on any address counts (the supervisor checks the exact one again).
+		if err := supervisor.PortFree("", p.FakecloudPort); err != nil {
 			return fmt.Errorf("%w: pick another with --fakecloud-port, or free it", err)
 		}
 	}

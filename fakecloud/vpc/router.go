@@ -165,3 +165,37 @@ func routerSpec(tx *store.Tx) RouterSpec {
 	}
 	return spec
 }
+
+// VIPRouter is the half of a router data plane that load balancers use: it serves the
+// VIPs of a VPC's load balancers inside the VPC's router namespace. Package clb drives
+// it; package routerplane implements it beside Router. Each ApplyVIPs hands the whole
+// desired state and must be idempotent.
+type VIPRouter interface {
+	// Namespace is the network namespace (a path) that routes vpcID, if one does: a load
+	// balancer of that VPC is served there.
+	Namespace(vpcID string) (string, bool)
+	ApplyVIPs(VIPSpec) error
+}
+
+// VIPSpec is what the load balancers ask of the routers: per VPC, the VIPs the router
+// itself answers (an L4 listener's proxy listens there) and the VIPs it forwards, as
+// they are, to the nodes behind them (an L3 VIP: one ECMP route across the healthy
+// targets, whose kube-proxy DNATs it).
+type VIPSpec struct {
+	VPCs []VIPVPC
+}
+
+// VIPVPC is one VPC's load balancer addresses.
+type VIPVPC struct {
+	VpcID string
+	// Local are served by the router itself.
+	Local []netip.Addr
+	// Routes are forwarded to their next hops; a VIP with no next hop is not routed.
+	Routes []VIPRoute
+}
+
+// VIPRoute sends traffic for VIP across NextHops (instance private IPs), spread per flow.
+type VIPRoute struct {
+	VIP      netip.Addr
+	NextHops []netip.Addr
+}

@@ -1,9 +1,10 @@
 // Package binaries finds or builds every program the sandbox runs: Stratus' own
-// (fakecloud, the CCM, the CNI plugin and agent), built with `go build` from the checkout
-// into a cache keyed by a hash of the sources, so a warm start builds nothing; the
-// Kubernetes binaries, which hack/kube-binaries.sh builds once per version; and the
-// Debian tools (etcd, ip, iptables), which it only looks up, saying in one line which
-// package to install when one is missing.
+// (fakecloud, the CCM, the CNI plugin and agent, the CSI driver), built with `go build`
+// from the checkout into a cache keyed by a hash of the sources, so a warm start builds
+// nothing; the Kubernetes binaries and the CSI sidecars, which hack/kube-binaries.sh and
+// hack/csi-sidecars.sh build once per version; and the Debian tools (etcd, ip, iptables,
+// mkfs.ext4), which it only looks up, saying in one line which package to install when
+// one is missing.
 //
 // It writes only inside its cache directory (and the destination a caller names for
 // InstallSelf); it never installs packages.
@@ -38,6 +39,9 @@ const (
 	CacheEnv = "STRATUS_CACHE_DIR"
 	// KubeBinDirEnv names a directory that already holds the Kubernetes binaries.
 	KubeBinDirEnv = "STRATUS_KUBE_BIN_DIR"
+	// SidecarsDirEnv names a directory that already holds the CSI sidecars (the e2e
+	// framework's variable).
+	SidecarsDirEnv = "STRATUS_CSI_SIDECARS_DIR"
 	// EtcdEnv overrides the etcd binary.
 	EtcdEnv = "STRATUS_ETCD_BIN"
 )
@@ -53,17 +57,28 @@ var KubeCommands = []string{"kube-apiserver", "kube-controller-manager", "kube-s
 // ColdKubeBuild is what a first build of the Kubernetes binaries costs here.
 const ColdKubeBuild = "about 19 minutes on 2 cores"
 
+// SidecarCommands are the Kubernetes CSI sidecars the sandbox runs beside the driver.
+var SidecarCommands = []string{"csi-provisioner", "csi-attacher"}
+
+// ColdSidecarBuild is what a first build of the CSI sidecars costs here.
+const ColdSidecarBuild = "about 4 minutes on 2 cores"
+
 // Set is where every binary is.
 type Set struct {
 	// Stratus maps a StratusCommands name to its path.
 	Stratus map[string]string `json:"stratus"`
 	// KubeDir holds the KubeCommands.
 	KubeDir string `json:"kubeDir"`
-	Etcd    string `json:"etcd"`
+	// SidecarDir holds the SidecarCommands.
+	SidecarDir string `json:"sidecarDir"`
+	Etcd       string `json:"etcd"`
 }
 
 // Kube is the path of a Kubernetes binary.
 func (s Set) Kube(name string) string { return filepath.Join(s.KubeDir, name) }
+
+// Sidecar is the path of a CSI sidecar.
+func (s Set) Sidecar(name string) string { return filepath.Join(s.SidecarDir, name) }
 
 // Resolver finds and builds binaries. Progress lines go to Progress.
 type Resolver struct {
@@ -267,7 +282,25 @@ func (r *Resolver) Kube() (string, error) {
 		}
 		return d, nil
 	}
-	script := filepath.Join(r.Source, "hack", "kube-binaries.sh")
+	return r.cached("kube-binaries.sh", "Kubernetes binaries", KubeCommands, ColdKubeBuild)
+}
+
+// Sidecars returns the directory holding SidecarCommands, running hack/csi-sidecars.sh
+// (which builds them on first use) when they are not cached yet.
+func (r *Resolver) Sidecars() (string, error) {
+	if d := os.Getenv(SidecarsDirEnv); d != "" {
+		if !complete(d, SidecarCommands) {
+			return "", fmt.Errorf("%s=%s does not hold %s", SidecarsDirEnv, d, strings.Join(SidecarCommands, ", "))
+		}
+		return d, nil
+	}
+	return r.cached("csi-sidecars.sh", "CSI sidecars", SidecarCommands, ColdSidecarBuild)
+}
+
+// cached asks a hack script (which prints its cache directory with --print-dir, and
+// builds into it without) for names, building them with a progress line when missing.
+func (r *Resolver) cached(scriptName, what string, names []string, cold string) (string, error) {
+	script := filepath.Join(r.Source, "hack", scriptName)
 	cmd := exec.Command(script, "--print-dir")
 	cmd.Dir = r.Source
 	cmd.Env = append(os.Environ(), CacheEnv+"="+r.CacheDir)
@@ -276,10 +309,10 @@ func (r *Resolver) Kube() (string, error) {
 		return "", fmt.Errorf("%s --print-dir: %w", script, err)
 	}
 	dir := strings.TrimSpace(string(out))
-	if complete(dir, KubeCommands) {
+	if complete(dir, names) {
 		return dir, nil
 	}
-	fmt.Fprintf(r.Progress, "building %s once into %s: a cold build takes %s...\n", strings.Join(KubeCommands, ", "), dir, ColdKubeBuild)
+	fmt.Fprintf(r.Progress, "building the %s (%s) once into %s: a cold build takes %s...\n", what, strings.Join(names, ", "), dir, cold)
 	start := time.Now()
 	cmd = exec.Command(script)
 	cmd.Dir = r.Source
@@ -288,11 +321,12 @@ func (r *Resolver) Kube() (string, error) {
 	if out, err = cmd.Output(); err != nil {
 		return "", fmt.Errorf("%s: %w", script, err)
 	}
-	dir = strings.TrimSpace(string(out))
-	if !complete(dir, KubeCommands) {
-		return "", fmt.Errorf("%s finished but %s does not hold %s", script, dir, strings.Join(KubeCommands, ", "))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	dir = strings.TrimSpace(lines[len(lines)-1])
+	if !complete(dir, names) {
+		return "", fmt.Errorf("%s finished but %s does not hold %s", script, dir, strings.Join(names, ", "))
 	}
-	fmt.Fprintf(r.Progress, "Kubernetes binaries built in %s\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(r.Progress, "%s built in %s\n", what, time.Since(start).Round(time.Second))
 	return dir, nil
 }
 
@@ -306,6 +340,7 @@ var Tools = []Tool{
 	{"ip", "iproute2", "network namespaces"},
 	{"iptables", "iptables", "kube-proxy and the CNI plugin's masquerade rules"},
 	{"iptables-restore", "iptables", "kube-proxy"},
+	{"mkfs.ext4", "e2fsprogs", "the CSI node plugin's filesystems"},
 }
 
 // LookTool finds a tool on PATH or in the sbin directories sudo may leave off PATH.

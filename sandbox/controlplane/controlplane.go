@@ -3,12 +3,13 @@
 // service-account keys, fakecloud's seed and credentials, the CCM's cloud-config, each
 // node's directories) and returns the component specs of the control plane (fakecloud
 // with its data plane, etcd, kube-apiserver, kube-scheduler, kube-controller-manager, the
-// CCM) and of every node (the podlet, the CNI agent, kube-proxy), with their flags,
-// namespaces, order and health probes.
+// CCM, the CSI controller with the csi-provisioner and csi-attacher sidecars) and of
+// every node (the podlet, the CNI agent, kube-proxy, the CSI node plugin), with their
+// flags, namespaces, order and health probes, and the cluster objects the sandbox
+// creates once the apiserver serves (the CSIDriver and the default StorageClass).
 //
-// Stage 2 adds entries here (the CSI controller with its sidecars, the CSI node plugin
-// per node, the CNI agent's own binary); the supervisor runs whatever the lists hold.
-// The package writes only under the state dir and starts nothing.
+// The supervisor runs whatever the lists hold. The package writes only under the state
+// dir and starts nothing.
 package controlplane
 
 import (
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -38,16 +40,26 @@ const (
 	Scheduler         = "kube-scheduler"
 	ControllerManager = "kube-controller-manager"
 	CCM               = "stratus-cloud-controller-manager"
+	CSIController     = "csi-controller"
+	CSIProvisioner    = "csi-provisioner"
+	CSIAttacher       = "csi-attacher"
 	Podlet            = "podlet"
 	CNIAgent          = "stratus-cni-agent"
 	KubeProxy         = "kube-proxy"
+	CSINode           = "csi-node"
 )
 
 // Fixed ports inside each node's own namespace (no other process shares it).
 const (
 	PodletHealthPort    = 10248
 	KubeProxyHealthPort = 10256
+	CSINodeHealthPort   = 9809
 )
+
+// RouteReconciliationPeriod is how often the CCM's route controller compares the route
+// table with the nodes' podCIDRs (its default is 10s): a route deleted behind its back
+// comes back within this.
+const RouteReconciliationPeriod = 3 * time.Second
 
 // ServiceAccountIssuer is the apiserver's --service-account-issuer.
 const ServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
@@ -61,6 +73,10 @@ type Ports struct {
 	Scheduler         int `json:"scheduler"`
 	ControllerManager int `json:"controllerManager"`
 	CCM               int `json:"ccm"`
+	// The CSI controller's and its sidecars' /metrics and /healthz (loopback).
+	CSIController  int `json:"csiController"`
+	CSIProvisioner int `json:"csiProvisioner"`
+	CSIAttacher    int `json:"csiAttacher"`
 }
 
 // Config is everything the specs are made from.
@@ -89,9 +105,27 @@ func (c Config) APIServerURL() string {
 	return "https://" + net.JoinHostPort(c.Plan.HostIP.String(), strconv.Itoa(c.Ports.APIServer))
 }
 
-// FakecloudURL is fakecloud's endpoint (API and admin).
+// FakecloudURL is fakecloud's endpoint (API and admin). Like the apiserver it serves on
+// the host's end of the transit link: the host reaches it there, and so do the nodes
+// (their CSI node plugins ask the cloud about their instance), through the router.
 func (c Config) FakecloudURL() string {
-	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Ports.Fakecloud))
+	return "http://" + net.JoinHostPort(c.Plan.HostIP.String(), strconv.Itoa(c.Ports.Fakecloud))
+}
+
+// CSIControllerSocket is the CSI controller's endpoint, shared with its sidecars.
+func (c Config) CSIControllerSocket() string {
+	return state.Dir(c.Plan.StateDir).Path("csi", "controller", "csi.sock")
+}
+
+// DiskDevRoot is where fakecloud links instance X's attached disks: X's own device tree.
+func (c Config) DiskDevRoot(instanceID string) string {
+	return filepath.Join(c.Plan.StateDir, "nodes", instanceID, "dev")
+}
+
+// DiskImageDir is where fakecloud keeps the disk images (its data dir's cbs/): the only
+// place a node plugin accepts a loop device's backing file from.
+func (c Config) DiskImageDir() string {
+	return state.Dir(c.Plan.StateDir).Path("fakecloud", "data", "cbs")
 }
 
 // LBLoopbackPool is where this sandbox's fakecloud binds listeners: a /16 of 127/8
@@ -140,8 +174,21 @@ func Prepare(c Config) (*Files, error) {
 			return nil, err
 		}
 	}
+	socks := []string{c.CSIControllerSocket()}
 	for _, n := range p.Nodes {
-		for _, d := range []string{n.CNIConfDir(), n.CNIDataDir(), n.CNICacheDir(), n.PodsDir()} {
+		socks = append(socks, n.CSISocket())
+	}
+	for _, s := range socks {
+		// The kernel's limit on a unix socket's path (sun_path, with its NUL).
+		if len(s) > 107 {
+			return nil, fmt.Errorf("state dir %s is too deep: the CSI socket %s is longer than a unix socket may be (107 bytes); pick a shorter --state-dir", p.StateDir, s)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(c.CSIControllerSocket()), 0o700); err != nil {
+		return nil, err
+	}
+	for _, n := range p.Nodes {
+		for _, d := range []string{n.CNIConfDir(), n.CNIDataDir(), n.CNICacheDir(), n.PodsDir(), n.KubeletDir(), filepath.Dir(n.CSISocket()), c.DiskDevRoot(n.InstanceID)} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return nil, err
 			}
@@ -184,11 +231,16 @@ func ControlPlane(c Config, f *Files) []component.Spec {
 			Name:   Fakecloud,
 			Binary: c.Bins.Stratus["fakecloud"],
 			Args: []string{
-				"serve", "--listen=" + loopback(c.Ports.Fakecloud), "--data-dir=" + dir.Path("fakecloud", "data"), "--seed=" + f.Seed,
+				"serve", "--listen=" + net.JoinHostPort(p.HostIP.String(), strconv.Itoa(c.Ports.Fakecloud)),
+				"--data-dir=" + dir.Path("fakecloud", "data"), "--seed=" + f.Seed,
+				// The VPC's router namespace: route tables become its kernel routes, and the
+				// load balancers of the VPC are served there (an L4 listener's proxy at its
+				// VIP, an L3 VIP as an ECMP route across its healthy target nodes).
 				"--dataplane", "--vpc-router=" + plan.VPCID + "=" + p.RouterNetns,
 				"--lb-loopback-pool=" + c.LBLoopbackPool().String(),
+				"--lb-public-pool=" + p.PublicPool.String(),
 				// Disks of instance X appear under its node's own device tree, never in /dev.
-				"--disk-dev-root=" + filepath.Join(p.StateDir, "nodes", "{instanceId}", "dev"),
+				"--disk-dev-root=" + c.DiskDevRoot("{instanceId}"),
 			},
 			Health: component.HTTP{URL: c.FakecloudURL() + "/_fakecloud/calls"},
 		},
@@ -281,15 +333,55 @@ func ControlPlane(c Config, f *Files) []component.Spec {
 				"--leader-elect=false", "--use-service-account-credentials=false",
 				"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.Ports.CCM), "--webhook-secure-port=0",
 				"--cert-dir="+dir.Path("pki", "ccm"),
+				"--route-reconciliation-period="+RouteReconciliationPeriod.String(),
 				"--node-monitor-period=5s", "--v=2"),
 			Health: component.HTTP{URL: "https://" + loopback(c.Ports.CCM) + "/healthz", Token: f.Token, Insecure: true},
+		},
+		{
+			// The CSI driver's controller service: CreateVolume, ControllerPublish on
+			// fakecloud's CBS. Volumes without topology go to the first zone.
+			Name:   CSIController,
+			Binary: c.Bins.Stratus["stratus-csi-driver"],
+			After:  []string{Fakecloud},
+			Args: []string{
+				"--mode=controller", "--endpoint=unix://" + c.CSIControllerSocket(), "--cloud-config=" + f.CloudConfig,
+				"--default-zone=" + plan.Zones[0], "--http-endpoint=" + loopback(c.Ports.CSIController), "--v=2",
+			},
+			Health: component.HTTP{URL: "http://" + loopback(c.Ports.CSIController) + "/healthz"},
+		},
+		{
+			Name:         CSIProvisioner,
+			Binary:       c.Bins.Sidecar(CSIProvisioner),
+			After:        []string{CSIController},
+			AfterServing: []string{APIServer},
+			Args: []string{
+				"--csi-address=" + c.CSIControllerSocket(), "--kubeconfig=" + kc, "--leader-election=false",
+				// The zone of the node the first pod lands on (WaitForFirstConsumer).
+				"--feature-gates=Topology=true", "--extra-create-metadata", "--controller-publish-readonly",
+				"--default-fstype=ext4", "--timeout=60s", "--retry-interval-start=500ms", "--retry-interval-max=5s",
+				"--http-endpoint=" + loopback(c.Ports.CSIProvisioner), "--v=2",
+			},
+			Health: component.HTTP{URL: "http://" + loopback(c.Ports.CSIProvisioner) + "/metrics"},
+		},
+		{
+			Name:         CSIAttacher,
+			Binary:       c.Bins.Sidecar(CSIAttacher),
+			After:        []string{CSIController},
+			AfterServing: []string{APIServer},
+			Args: []string{
+				"--csi-address=" + c.CSIControllerSocket(), "--kubeconfig=" + kc, "--leader-election=false",
+				"--timeout=60s", "--retry-interval-start=500ms", "--retry-interval-max=5s",
+				"--http-endpoint=" + loopback(c.Ports.CSIAttacher), "--v=2",
+			},
+			Health: component.HTTP{URL: "http://" + loopback(c.Ports.CSIAttacher) + "/metrics"},
 		},
 	}
 }
 
 // NodeComponents lists the components of node n: the podlet (the node's kubelet), the
-// CNI agent and kube-proxy, all in the node's namespace and talking to the apiserver
-// through the router.
+// CNI agent, kube-proxy and the CSI node plugin, all in the node's namespace and talking
+// to the apiserver and the cloud through the router (they share the host's mount
+// namespace, so the node plugin's mounts are the podlet's).
 func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 	p := c.Plan
 	dir := state.Dir(p.StateDir)
@@ -303,6 +395,7 @@ func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 				"--cni-conf-dir=" + n.CNIConfDir(), "--cni-bin-dir=" + dir.CNIBinDir(), "--cni-cache-dir=" + n.CNICacheDir(),
 				"--pods-dir=" + n.PodsDir(), "--netns-prefix=" + p.NetnsPrefix,
 				"--healthz-address=" + net.JoinHostPort(ip, strconv.Itoa(PodletHealthPort)),
+				"--csi-driver=" + CSIDriverName, "--csi-socket=" + n.CSISocket(), "--kubelet-dir=" + n.KubeletDir(),
 			},
 			Health: component.HTTP{URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(PodletHealthPort)) + "/healthz"},
 		},
@@ -328,6 +421,17 @@ func NodeComponents(c Config, f *Files, n plan.Node) []component.Spec {
 				"--v=2",
 			},
 			Health: component.HTTP{URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(KubeProxyHealthPort)) + "/healthz"},
+		},
+		{
+			// The CSI driver's node service on the node's own device tree; the podlet
+			// stages and publishes through its socket as the kubelet would.
+			Name: n.Name + "/" + CSINode, Node: n.Name, Netns: n.Netns, Binary: c.Bins.Stratus["stratus-csi-driver"], After: []string{Fakecloud},
+			Args: []string{
+				"--mode=node", "--endpoint=unix://" + n.CSISocket(), "--cloud-config=" + f.CloudConfig,
+				"--node-id=" + n.InstanceID, "--dev-root=" + c.DiskDevRoot(n.InstanceID), "--loop-image-dir=" + c.DiskImageDir(),
+				"--http-endpoint=" + net.JoinHostPort(ip, strconv.Itoa(CSINodeHealthPort)), "--v=2",
+			},
+			Health: component.HTTP{URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(CSINodeHealthPort)) + "/healthz"},
 		},
 	}
 }

@@ -28,9 +28,9 @@ func config(t *testing.T) controlplane.Config {
 	return controlplane.Config{
 		Plan: p, Stratus: "/opt/stratus",
 		Bins: binaries.Set{KubeDir: "/opt/kube", Etcd: "/usr/bin/etcd", Stratus: map[string]string{
-			"fakecloud": "/opt/fakecloud", "stratus-cloud-controller-manager": "/opt/ccm", "stratus-cni": cni,
+			"fakecloud": "/opt/fakecloud", "stratus-cloud-controller-manager": "/opt/ccm", "stratus-cni": cni, "stratus-csi-driver": "/opt/csi",
 		}},
-		Ports: controlplane.Ports{Fakecloud: 1001, EtcdClient: 1002, EtcdPeer: 1003, APIServer: 1004, Scheduler: 1005, ControllerManager: 1006, CCM: 1007},
+		Ports: controlplane.Ports{Fakecloud: 1001, EtcdClient: 1002, EtcdPeer: 1003, APIServer: 1004, Scheduler: 1005, ControllerManager: 1006, CCM: 1007, CSIController: 1008, CSIProvisioner: 1009, CSIAttacher: 1010},
 	}
 }
 
@@ -68,7 +68,7 @@ func TestPrepare(t *testing.T) {
 
 	cc, err := os.ReadFile(f.CloudConfig)
 	require.NoError(t, err)
-	assert.Contains(t, string(cc), "endpoint: http://127.0.0.1:1001")
+	assert.Contains(t, string(cc), "endpoint: http://10.0.255.253:1001", "the nodes' CSI plugins reach the cloud through the router")
 	plugin, err := os.Readlink(filepath.Join(c.Plan.StateDir, "bin", "cni", "stratus-bridge"))
 	require.NoError(t, err)
 	assert.Equal(t, c.Bins.Stratus["stratus-cni"], plugin, "the plugin is installed under its type name")
@@ -89,7 +89,7 @@ func TestSpecs(t *testing.T) {
 		names[s.Name] = true
 		assert.NotNil(t, s.Health, "%s has a health probe", s.Name)
 	}
-	assert.Len(t, specs, 6+3*len(c.Plan.Nodes))
+	assert.Len(t, specs, 9+4*len(c.Plan.Nodes), "control plane with the CSI controller and sidecars; per node podlet, CNI agent, kube-proxy, CSI node plugin")
 	for _, s := range specs {
 		for _, d := range append(slices.Clone(s.After), s.AfterServing...) {
 			assert.True(t, names[d], "%s comes after %s, which exists", s.Name, d)

@@ -47,7 +47,7 @@ const (
 	InstanceType = "S5.MEDIUM4"
 )
 
-// Zones are the region's zones; node i lands in zone i mod 3, each with its own subnet.
+// Zones are the region's zones, each with its own subnet; nodes fill them in pairs.
 var Zones = []string{Region + "-1", Region + "-2", Region + "-3"}
 
 // Options are the user's choices.
@@ -103,6 +103,16 @@ func (n Node) CNICacheDir() string { return filepath.Join(n.Dir, "cni", "cache")
 
 // PodsDir holds the podlet's records of the pod sandboxes it made.
 func (n Node) PodsDir() string { return filepath.Join(n.Dir, "pods") }
+
+// KubeletDir is the node's kubelet directory: the podlet stages volumes under its
+// plugins/ and publishes them under its pods/, as a kubelet does under /var/lib/kubelet.
+func (n Node) KubeletDir() string { return filepath.Join(n.Dir, "kubelet") }
+
+// CSISocket is the CSI node plugin's socket. It sits right in the node's directory,
+// not under the kubelet directory's plugins/ as a kubelet's registration would have it:
+// a unix socket's path must stay under 108 bytes, and a state dir deep in a checkout
+// (the e2e tests') leaves no room for more.
+func (n Node) CSISocket() string { return filepath.Join(n.Dir, "csi.sock") }
 
 // Plan is the whole layout of one sandbox.
 type Plan struct {
@@ -301,15 +311,23 @@ func New(opts Options) (*Plan, error) {
 			Gateway: cidr.Addr().Next(), Bridge: fmt.Sprintf("subnet%d", i+1),
 		})
 	}
+	perZone := make([]int, len(p.Subnets))
 	for i := range opts.Nodes {
-		sn := p.Subnets[i%len(p.Subnets)]
+		// Nodes fill the zones in pairs (node-1 and node-2 in zone 1, node-3 and node-4 in
+		// zone 2, ...): a CBS disk attaches only in its own zone, so a volume can move
+		// between the two nodes of a pair, while node-1 and node-3 sit in different zones
+		// and subnets, with the router between them.
+		z := (i / 2) % len(p.Subnets)
+		sn := p.Subnets[z]
+		nth := perZone[z]
+		perZone[z]++
 		name := fmt.Sprintf("node-%d", i+1)
 		p.Nodes = append(p.Nodes, Node{
 			Name:       name,
 			InstanceID: fmt.Sprintf("ins-sbnode%02d", i+1),
 			Zone:       sn.Zone,
 			Subnet:     sn,
-			IP:         addrAdd(sn.CIDR.Addr(), 11+i/len(p.Subnets)),
+			IP:         addrAdd(sn.CIDR.Addr(), 11+nth),
 			Netns:      p.NetnsPrefix + name,
 			RouterPort: fmt.Sprintf("n%d", i+1),
 			Dir:        filepath.Join(stateDir, "nodes", name),
@@ -344,7 +362,8 @@ func (p *Plan) RangeFlags() map[string]netip.Prefix {
 
 // Seed is fakecloud's starting world for this sandbox (YAML): the VPC with a subnet per
 // zone and the route table the CCM writes pod routes to, and one RUNNING instance per
-// node at the node's address.
+// node at the node's address, local (its disks are attached on this machine, under the
+// node's own device tree).
 func (p *Plan) Seed() ([]byte, error) {
 	type subnet struct {
 		SubnetID  string `json:"subnetId"`
@@ -372,6 +391,8 @@ func (p *Plan) Seed() ([]byte, error) {
 		SubnetID     string            `json:"subnetId"`
 		PrivateIP    string            `json:"privateIp"`
 		Tags         map[string]string `json:"tags"`
+		// Local: the instance is this machine (its disks become loop devices here).
+		Local bool `json:"local"`
 	}
 	v := vpcSeed{VpcID: VPCID, Name: "sandbox", CidrBlock: p.VPCCIDR.String(),
 		RouteTables: []table{{RouteTableID: RouteTableID, Name: "default", Default: true}}}
@@ -382,7 +403,7 @@ func (p *Plan) Seed() ([]byte, error) {
 	for _, n := range p.Nodes {
 		instances = append(instances, instance{
 			InstanceID: n.InstanceID, Name: n.Name, Zone: n.Zone, InstanceType: InstanceType,
-			SubnetID: n.Subnet.ID, PrivateIP: n.IP.String(), Tags: map[string]string{"stratus.io/sandbox": p.ID},
+			SubnetID: n.Subnet.ID, PrivateIP: n.IP.String(), Tags: map[string]string{"stratus.io/sandbox": p.ID}, Local: true,
 		})
 	}
 	seed := map[string]any{

@@ -36,8 +36,8 @@ func TestDefaults(t *testing.T) {
 	require.Len(t, p.Nodes, 3)
 	want := []struct{ name, ins, zone, ip, gw string }{
 		{"node-1", "ins-sbnode01", "ap-guangzhou-1", "10.0.1.11", "10.0.1.1"},
-		{"node-2", "ins-sbnode02", "ap-guangzhou-2", "10.0.2.11", "10.0.2.1"},
-		{"node-3", "ins-sbnode03", "ap-guangzhou-3", "10.0.3.11", "10.0.3.1"},
+		{"node-2", "ins-sbnode02", "ap-guangzhou-1", "10.0.1.12", "10.0.1.1"},
+		{"node-3", "ins-sbnode03", "ap-guangzhou-2", "10.0.2.11", "10.0.2.1"},
 	}
 	for i, w := range want {
 		n := p.Nodes[i]
@@ -53,7 +53,7 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestNodesFillSubnetsRoundRobin(t *testing.T) {
+func TestNodesFillZonesInPairs(t *testing.T) {
 	p, err := plan.New(plan.Options{StateDir: "/tmp/x", Nodes: 7, VPCCIDR: "172.20.0.0/16"})
 	require.NoError(t, err)
 	seen := map[netip.Addr]bool{}
@@ -61,8 +61,13 @@ func TestNodesFillSubnetsRoundRobin(t *testing.T) {
 		assert.False(t, seen[n.IP], "node %s: address %s given twice", n.Name, n.IP)
 		seen[n.IP] = true
 	}
-	assert.Equal(t, "172.20.1.12", p.Nodes[3].IP.String(), "node-4 is the second node of zone 1")
-	assert.Equal(t, "172.20.1.13", p.Nodes[6].IP.String())
+	var zones []string
+	for _, n := range p.Nodes {
+		zones = append(zones, n.Zone[len(n.Zone)-1:])
+	}
+	assert.Equal(t, []string{"1", "1", "2", "2", "3", "3", "1"}, zones, "pairs of nodes share a zone, so a volume can move between them")
+	assert.Equal(t, "172.20.2.12", p.Nodes[3].IP.String(), "node-4 is the second node of zone 2")
+	assert.Equal(t, "172.20.1.13", p.Nodes[6].IP.String(), "node-7 is the third node of zone 1")
 	assert.Equal(t, "172.20.255.253", p.HostIP.String())
 }
 

@@ -19,14 +19,16 @@ import (
 
 // Sandbox is one pod's network sandbox, as recorded on disk before it is made.
 type Sandbox struct {
-	UID         string    `json:"uid"`
-	Namespace   string    `json:"namespace"`
-	Name        string    `json:"name"`
-	Netns       string    `json:"netns"`
-	ContainerID string    `json:"containerID"`
-	IP          string    `json:"ip,omitempty"`
-	Ports       []Port    `json:"ports"`
-	Created     time.Time `json:"created"`
+	UID         string `json:"uid"`
+	Namespace   string `json:"namespace"`
+	Name        string `json:"name"`
+	Netns       string `json:"netns"`
+	ContainerID string `json:"containerID"`
+	IP          string `json:"ip,omitempty"`
+	Ports       []Port `json:"ports"`
+	// Mounts are the pod's volumes, which its server serves under /files.
+	Mounts  []Mount   `json:"mounts,omitempty"`
+	Created time.Time `json:"created"`
 	// ConfList is the conflist ADD ran with; DEL runs with the same one, whatever the
 	// node's config dir holds by then.
 	ConfList []byte `json:"confList,omitempty"`

@@ -53,10 +53,10 @@ func newNode(n NodeInfo, ready error, now time.Time) *corev1.Node {
 				corev1.LabelOSStable:   runtime.GOOS,
 				corev1.LabelArchStable: runtime.GOARCH,
 			},
-			Annotations: map[string]string{
-				ProvidedNodeIPAnnotation:                                 n.IP,
-				"volumes.kubernetes.io/controller-managed-attach-detach": "true",
-			},
+			// No volumes.kubernetes.io/controller-managed-attach-detach: the podlet
+			// attaches its pods' volumes itself, as a kubelet with
+			// --enable-controller-attach-detach=false does (CSIVolumes).
+			Annotations: map[string]string{ProvidedNodeIPAnnotation: n.IP},
 		},
 		Spec: corev1.NodeSpec{
 			Taints: []corev1.Taint{{Key: UninitializedTaint, Value: "true", Effect: corev1.TaintEffectNoSchedule}},

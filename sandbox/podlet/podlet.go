@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -39,6 +40,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// GCInterval is how often sandboxes of pods the API no longer has are removed (30s).
 	GCInterval time.Duration
+	// VolumePoll is how soon a pod waiting for its volumes (a binding, an attach, a
+	// detach) is looked at again (500ms).
+	VolumePoll time.Duration
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 }
@@ -80,6 +84,9 @@ func New(cfg Config) (*Podlet, error) {
 	if cfg.GCInterval == 0 {
 		cfg.GCInterval = 30 * time.Second
 	}
+	if cfg.VolumePoll == 0 {
+		cfg.VolumePoll = 500 * time.Millisecond
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -120,6 +127,9 @@ func (p *Podlet) Run(ctx context.Context) error {
 	}
 	klog.InfoS("Node registered", "node", n.Name, "ip", n.IP)
 	p.registered.Store(true)
+	if r, ok := p.cfg.Volumes.(interface{ Register(context.Context) error }); ok {
+		go p.registerPlugin(ctx, r)
+	}
 
 	p.adopt(ctx)
 
@@ -165,6 +175,29 @@ func (p *Podlet) Run(ctx context.Context) error {
 	p.queue.ShutDown()
 	wg.Wait()
 	return nil
+}
+
+// registerPlugin registers the CSI node plugin as soon as it answers, and again every
+// minute, which repairs a CSINode or annotation someone changed.
+func (p *Podlet) registerPlugin(ctx context.Context, r interface{ Register(context.Context) error }) {
+	interval, done := 500*time.Millisecond, false
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := r.Register(cctx)
+		cancel()
+		switch {
+		case err == nil && !done:
+			klog.InfoS("CSI node plugin registered", "node", p.cfg.Node.Name)
+			done, interval = true, time.Minute
+		case err != nil && ctx.Err() == nil:
+			klog.V(2).InfoS("Registering the CSI node plugin; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
 
 // heartbeat renews the Lease and posts status every interval, and at once when the
@@ -262,8 +295,36 @@ func (p *Podlet) gc(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	for _, sb := range stale {
-		p.teardown(ctx, sb.UID)
+		_ = p.teardown(ctx, sb.UID)
 	}
+	// Volumes of pods whose sandbox is gone already (a crash between the two).
+	if known, ok := p.cfg.Volumes.(interface{ UIDs() []string }); ok {
+		for _, uid := range known.UIDs() {
+			p.mu.Lock()
+			_, local := p.local[uid]
+			p.mu.Unlock()
+			if local || p.podExists(uid) {
+				continue
+			}
+			if err := p.cfg.Volumes.Release(ctx, uid); err != nil && !isPending(err) {
+				klog.ErrorS(err, "Releasing the volumes of a pod that is gone", "uid", uid)
+			}
+		}
+	}
+}
+
+// podExists reports whether the pod cache holds a pod with uid on this node.
+func (p *Podlet) podExists(uid string) bool {
+	pods, err := p.lister.List(labels.Everything())
+	if err != nil {
+		return true // unsure: keep its volumes
+	}
+	for _, pod := range pods {
+		if string(pod.UID) == uid {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Podlet) sync(ctx context.Context, key string) error {
@@ -273,17 +334,20 @@ func (p *Podlet) sync(ctx context.Context, key string) error {
 	}
 	pod, err := p.lister.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) || (err == nil && pod.Spec.NodeName != p.cfg.Node.Name) {
+		var errs []error
 		for _, uid := range p.uidsOf(ns, name, "") {
-			p.teardown(ctx, uid)
+			if err := p.teardown(ctx, uid); err != nil && !isPending(err) {
+				errs = append(errs, err)
+			}
 		}
-		return nil
+		return errors.Join(errs...)
 	}
 	if err != nil {
 		return err
 	}
 	// A sandbox of an older pod of the same name goes first.
 	for _, uid := range p.uidsOf(ns, name, string(pod.UID)) {
-		p.teardown(ctx, uid)
+		_ = p.teardown(ctx, uid)
 	}
 	if pod.DeletionTimestamp != nil {
 		return p.finalize(ctx, pod)
@@ -295,14 +359,24 @@ func (p *Podlet) sync(ctx context.Context, key string) error {
 		p.warnOnce(pod, ReasonUnsupported, why)
 		return nil
 	}
-	if err := p.cfg.Volumes.Prepare(ctx, pod); err != nil {
-		p.warnOnce(pod, ReasonVolumes, err.Error())
-		if errors.Is(err, ErrVolumeUnsupported) {
+	mounts, err := p.cfg.Volumes.Prepare(ctx, pod)
+	if err != nil {
+		if reason := reasonOf(err); reason != "" {
+			p.warnOnce(pod, reason, err.Error())
+		}
+		switch {
+		case errors.Is(err, ErrVolumeUnsupported):
 			return nil // nothing will change until the pod does
+		case isPending(err):
+			// Someone else's move (the claim's binding, the attacher): look again soon,
+			// without the growing backoff of a failure.
+			klog.V(2).InfoS("Waiting for volumes", "pod", key, "waiting", err.Error())
+			p.queue.AddAfter(key, p.cfg.VolumePoll)
+			return nil
 		}
 		return err
 	}
-	sb, err := p.ensureSandbox(ctx, pod)
+	sb, err := p.ensureSandbox(ctx, pod, mounts)
 	if err != nil {
 		p.cfg.Recorder.Event(pod, corev1.EventTypeWarning, ReasonSandboxFailed, err.Error())
 		return err
@@ -320,7 +394,7 @@ func (p *Podlet) sync(ctx context.Context, key string) error {
 	return nil
 }
 
-func (p *Podlet) ensureSandbox(ctx context.Context, pod *corev1.Pod) (*Sandbox, error) {
+func (p *Podlet) ensureSandbox(ctx context.Context, pod *corev1.Pod, mounts []Mount) (*Sandbox, error) {
 	uid := string(pod.UID)
 	p.mu.Lock()
 	sb := p.local[uid]
@@ -331,7 +405,7 @@ func (p *Podlet) ensureSandbox(ctx context.Context, pod *corev1.Pod) (*Sandbox, 
 	sb = &Sandbox{
 		UID: uid, Namespace: pod.Namespace, Name: pod.Name,
 		Netns: p.cfg.NetnsPrefix + "pod-" + uid, ContainerID: "podlet-" + uid,
-		Ports: Ports(pod), Created: p.cfg.Now(),
+		Ports: Ports(pod), Mounts: mounts, Created: p.cfg.Now(),
 	}
 	// Recorded before anything exists, so a crash in between leaves nothing unknown.
 	if err := p.records.save(sb); err != nil {
@@ -363,7 +437,15 @@ func (p *Podlet) ensureSandbox(ctx context.Context, pod *corev1.Pod) (*Sandbox, 
 // finalize stops a deleted pod and removes its object, as the kubelet does once the
 // containers are gone.
 func (p *Podlet) finalize(ctx context.Context, pod *corev1.Pod) error {
-	p.teardown(ctx, string(pod.UID))
+	if err := p.teardown(ctx, string(pod.UID)); err != nil {
+		// The pod stays terminating until its volumes are released, as with a kubelet.
+		if isPending(err) {
+			klog.V(2).InfoS("Waiting for volumes to be released", "pod", pod.Namespace+"/"+pod.Name, "waiting", err.Error())
+			p.queue.AddAfter(pod.Namespace+"/"+pod.Name, p.cfg.VolumePoll)
+			return nil
+		}
+		return fmt.Errorf("pod %s/%s: release volumes: %w", pod.Namespace, pod.Name, err)
+	}
 	zero := int64(0)
 	err := p.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero,
@@ -376,7 +458,8 @@ func (p *Podlet) finalize(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-func (p *Podlet) teardown(ctx context.Context, uid string) {
+// teardown stops the pod's sandbox and releases its volumes; the error is Release's.
+func (p *Podlet) teardown(ctx context.Context, uid string) error {
 	p.mu.Lock()
 	sb := p.local[uid]
 	delete(p.local, uid)
@@ -390,8 +473,12 @@ func (p *Podlet) teardown(ctx context.Context, uid string) {
 		p.destroy(ctx, sb)
 	}
 	if err := p.cfg.Volumes.Release(ctx, uid); err != nil {
-		klog.ErrorS(err, "Releasing volumes", "uid", uid)
+		if !isPending(err) {
+			klog.ErrorS(err, "Releasing volumes", "uid", uid)
+		}
+		return err
 	}
+	return nil
 }
 
 // destroy stops the server, runs CNI DEL, removes the namespace and the record. A
@@ -421,8 +508,9 @@ func (p *Podlet) uidsOf(ns, name, keep string) []string {
 	return out
 }
 
+// warnOnce posts each distinct Warning of a pod once.
 func (p *Podlet) warnOnce(pod *corev1.Pod, reason, msg string) {
-	k := string(pod.UID) + "/" + reason
+	k := string(pod.UID) + "/" + reason + "/" + msg
 	p.mu.Lock()
 	seen := p.warned[k]
 	p.warned[k] = true

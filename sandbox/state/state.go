@@ -46,7 +46,7 @@ func (d Dir) LogFile(name string) string { return filepath.Join(d.LogDir(), safe
 // these and nothing else.
 var Entries = []string{
 	"sandbox.json", "journal.json", "status.json", "supervisor.pid", "seed.yaml", "cloud-config.yaml",
-	"kubeconfig", "pids", "logs", "bin", "pki", "etcd", "fakecloud", "nodes",
+	"kubeconfig", "pids", "logs", "bin", "pki", "etcd", "fakecloud", "nodes", "csi",
 }
 
 // Exists reports whether the state dir holds anything of a sandbox. The logs alone do

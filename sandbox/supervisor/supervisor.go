@@ -99,7 +99,7 @@ func Run(ctx context.Context, dir state.Dir) error {
 		return err
 	}
 	s := &Supervisor{dir: dir, cfg: cfg, plan: p, procs: map[string]*proc{},
-		readyLine: fmt.Sprintf("%d nodes initialized by the CCM, with podCIDRs, Ready", len(p.Nodes))}
+		readyLine: fmt.Sprintf("%d nodes initialized by the CCM, with podCIDRs routed in the VPC, Ready, the CSI driver registered", len(p.Nodes))}
 	s.status = state.Status{Phase: state.PhaseStarting, Supervisor: self, StartedAt: time.Now()}
 	s.writeStatus()
 
@@ -140,11 +140,13 @@ func (s *Supervisor) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hostPort := func(port int) string { return net.JoinHostPort(p.HostIP.String(), strconv.Itoa(port)) }
 	for name, port := range map[string]string{
-		"fakecloud": loopback(ports.Fakecloud), "etcd": loopback(ports.EtcdClient), "etcd-peer": loopback(ports.EtcdPeer),
-		"kube-apiserver":          net.JoinHostPort(p.HostIP.String(), strconv.Itoa(ports.APIServer)),
+		"fakecloud": hostPort(ports.Fakecloud), "etcd": loopback(ports.EtcdClient), "etcd-peer": loopback(ports.EtcdPeer),
+		"kube-apiserver":          hostPort(ports.APIServer),
 		"kube-scheduler":          loopback(ports.Scheduler),
 		"kube-controller-manager": loopback(ports.ControllerManager), "stratus-cloud-controller-manager": loopback(ports.CCM),
+		"csi-controller": loopback(ports.CSIController), "csi-provisioner": loopback(ports.CSIProvisioner), "csi-attacher": loopback(ports.CSIAttacher),
 	} {
 		if err := j.Record(state.Resource{Kind: state.KindPort, Name: name, Detail: port}); err != nil {
 			return err
@@ -153,9 +155,13 @@ func (s *Supervisor) run(ctx context.Context) error {
 	if err := vpcnet.Build(p, j); err != nil {
 		return fmt.Errorf("build the VPC network: %w", err)
 	}
-	s.progress("network: router %s, %d node namespaces, host routes %s and %s via %s", p.RouterNetns, len(p.Nodes), p.VPCCIDR, p.ClusterCIDR, p.HostLink)
+	s.progress("network: router %s, %d node namespaces, host routes %s, %s and %s via %s", p.RouterNetns, len(p.Nodes), p.VPCCIDR, p.ClusterCIDR, p.PublicPool, p.HostLink)
+	// Both serve on the host's transit address, which exists only now.
 	if err := portFree(p.HostIP.String(), ports.APIServer); err != nil {
 		return fmt.Errorf("%w: pick another with --apiserver-port, or free it", err)
+	}
+	if err := portFree(p.HostIP.String(), ports.Fakecloud); err != nil {
+		return fmt.Errorf("%w: pick another with --fakecloud-port, or free it", err)
 	}
 	cc := controlplane.Config{Plan: p, Bins: s.cfg.Bins, Stratus: s.cfg.Stratus, Ports: ports}
 	files, err := controlplane.Prepare(cc)
@@ -173,6 +179,11 @@ func (s *Supervisor) run(ctx context.Context) error {
 		return err
 	}
 	return s.orchestrate(ctx, controlplane.All(cc, files), func(ctx context.Context) error {
+		// The sandbox's own cluster objects first: a CSIDriver and the default
+		// StorageClass, so that a claim works as soon as `up` returns.
+		if err := controlplane.EnsureObjects(ctx, client); err != nil {
+			return err
+		}
 		return CheckCluster(ctx, client, p)
 	})
 }
@@ -473,14 +484,15 @@ func (s *Supervisor) statusWriter() func() {
 // ports picks the control plane's ports: the pinned ones, and free loopback ports for the
 // rest (held together, so none is picked twice).
 func (s *Supervisor) ports() (controlplane.Ports, error) {
-	free := make([]int, 0, 7)
+	const n = 10
+	free := make([]int, 0, n)
 	var held []net.Listener
 	defer func() {
 		for _, l := range held {
 			l.Close()
 		}
 	}()
-	for range 7 {
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return controlplane.Ports{}, fmt.Errorf("find a free port: %w", err)
@@ -491,6 +503,7 @@ func (s *Supervisor) ports() (controlplane.Ports, error) {
 	pp := controlplane.Ports{
 		Fakecloud: free[0], EtcdClient: free[1], EtcdPeer: free[2], APIServer: free[3],
 		Scheduler: free[4], ControllerManager: free[5], CCM: free[6],
+		CSIController: free[7], CSIProvisioner: free[8], CSIAttacher: free[9],
 	}
 	if v := s.plan.FakecloudPort; v != 0 {
 		pp.Fakecloud = v
@@ -505,6 +518,9 @@ func (s *Supervisor) ports() (controlplane.Ports, error) {
 func portFree(host string, port int) error {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
+		if host == "" {
+			return fmt.Errorf("port %d is in use", port)
+		}
 		return fmt.Errorf("port %d on %s is in use", port, host)
 	}
 	return l.Close()

@@ -248,6 +248,7 @@ func procsInNamespaces(names []string) []state.Proc {
 // them whose arguments name the state dir is the sandbox's.
 var sandboxPrograms = map[string]bool{
 	"etcd": true, "kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "kube-proxy": true,
+	"csi-provisioner": true, "csi-attacher": true,
 }
 
 // procsOfStateDir finds the sandbox's processes on the host that no pidfile names any

@@ -7,8 +7,11 @@
 // (policy rules). Apply converges the namespace to the whole spec, so a restart, a reset
 // or a route someone deleted by hand is repaired by the next Apply or resync.
 //
+// It also serves the VPCs' load balancer addresses (vpc.VIPRouter, vips.go): local
+// routes for the VIPs the router answers, multipath routes for L3 VIPs.
+//
 // It owns only what it creates in the router namespaces it is given: kernel routes of
-// its protocol number (Proto) and policy rules at its two priorities. It never touches
+// its protocol number (Proto) and policy rules at its three priorities. It never touches
 // the namespace's interfaces and addresses (whoever built the namespace owns them), any
 // other namespace, or the cloud's state (it only reads the spec package vpc hands it).
 package routerplane
@@ -69,9 +72,10 @@ type Options struct {
 type Plane struct {
 	opts Options
 
-	mu      sync.Mutex // serializes Apply and guards last, lastErr
-	last    *vpc.RouterSpec
-	lastErr string
+	mu       sync.Mutex // serializes Apply and ApplyVIPs and guards last, lastVIPs, lastErr
+	last     *vpc.RouterSpec
+	lastVIPs *vpc.VIPSpec
+	lastErr  string
 
 	stop chan struct{}
 	done chan struct{}
@@ -94,8 +98,8 @@ func New(opts Options) (*Plane, error) {
 	if opts.TableBase < 256 || opts.TableBase+maxTables > 1<<31-1 {
 		return nil, fmt.Errorf("routerplane: table base %d must be at least 256 (clear of the kernel's reserved tables)", opts.TableBase)
 	}
-	if opts.RulePriority <= 0 || opts.RulePriority >= 32766 {
-		return nil, fmt.Errorf("routerplane: rule priority %d must be between 1 and 32765 (before the kernel's main table)", opts.RulePriority)
+	if opts.RulePriority <= 1 || opts.RulePriority >= 32766 {
+		return nil, fmt.Errorf("routerplane: rule priority %d must be between 2 and 32765 (before the kernel's main table; the VIP rule takes the one below)", opts.RulePriority)
 	}
 	routers := make(map[string]string, len(opts.Routers))
 	for id, ns := range opts.Routers {
@@ -345,10 +349,14 @@ func (p *Plane) resyncLoop() {
 func (p *Plane) resync() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.last == nil {
-		return
+	var errs []error
+	if p.last != nil {
+		errs = append(errs, p.apply(*p.last))
 	}
-	err := p.apply(*p.last)
+	if p.lastVIPs != nil {
+		errs = append(errs, p.applyVIPs(*p.lastVIPs))
+	}
+	err := errors.Join(errs...)
 	msg := ""
 	if err != nil {
 		msg = err.Error()
