@@ -3,6 +3,7 @@
 //
 //	sudo stratus up [--nodes 3]   bring the sandbox up and wait until it is ready
 //	sudo stratus status           what runs, what is unhealthy, and whether it is ready
+//	sudo stratus demo             show the sandbox end to end, each step with its duration
 //	sudo stratus down             stop everything and remove everything it made
 //
 // --state-dir (or $STRATUS_STATE_DIR) picks the sandbox; the default is
@@ -41,6 +42,8 @@ func run(args []string) int {
 		err = cmdDown(args[1:])
 	case "status":
 		err = cmdStatus(args[1:])
+	case "demo":
+		err = cmdDemo(args[1:])
 	case "supervise":
 		err = cmdSupervise(args[1:])
 	case "podlet":
@@ -78,6 +81,7 @@ Commands (all need root):
   up      bring up a local sandbox (fakecloud, etcd, kube-apiserver, kube-scheduler,
           kube-controller-manager, the Stratus CCM, and N nodes in network namespaces)
   status  show each component and whether the cluster is ready
+  demo    show the running sandbox end to end, step by step, each with its duration
   down    stop the sandbox and remove everything it made
 
 Run "stratus <command> -h" for its flags. docs/sandbox.md explains the sandbox.
