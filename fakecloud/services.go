@@ -64,6 +64,7 @@ func builtinModules(cfg Config, seed *api.Seed) ([]api.NewModule, error) {
 				return nil, fmt.Errorf("VPC router data plane: %w", err)
 			}
 			newVPC = vpc.WithOptions(vpc.Options{Router: rp})
+			lbOpts.VIPRouter = rp
 		}
 	}
 	return []api.NewModule{

@@ -6,7 +6,8 @@
 //
 // Its checks are the product's: a pod reached from another pod sees the caller's own
 // address, a route deleted from the cloud's route table cuts traffic until the route
-// controller restores it. It never starts or stops a sandbox component.
+// controller restores it, a Service of type LoadBalancer answers at its EXTERNAL-IP from
+// this machine in both modes. It never starts or stops a sandbox component.
 package demo
 
 import (
@@ -16,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -65,6 +68,8 @@ func Steps() []Step {
 	return []Step{
 		{"pod to pod across nodes", stepPodToPod},
 		{"route deleted and restored", stepRoute},
+		{"LoadBalancer L4 (NodePort)", stepLB(false)},
+		{"LoadBalancer L3 (VIP)", stepLB(true)},
 	}
 }
 
@@ -158,7 +163,7 @@ func (d *Demo) deleteNamespace() {
 // echoPod is a pod the podlet runs, pinned to node, labelled app=<app>.
 func echoPod(name, app, node string) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace, Labels: map[string]string{"app": app}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace, Labels: map[string]string{"app": app, "demo": "web"}},
 		Spec: corev1.PodSpec{
 			NodeSelector: map[string]string{corev1.LabelHostname: node},
 			Containers: []corev1.Container{{Name: "echo", Image: podlet.EchoImage,
@@ -387,4 +392,73 @@ func HTTPFrom(ctx context.Context, netnsPath, method, url, body string) (string,
 		return "", fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// ModeAnnotation is the LoadBalancer engine's mode annotation (loadbalancer.AnnotationMode).
+const ModeAnnotation = "service.stratus.io/load-balancer-mode"
+
+// stepLB exposes pod-a and pod-b through a Service of type LoadBalancer (L4 NodePort, or
+// L3 VIP) and calls its EXTERNAL-IP from this machine until both pods have answered.
+func stepLB(vip bool) func(ctx context.Context, d *Demo) (string, error) {
+	return func(ctx context.Context, d *Demo) (string, error) {
+		name, want := "web-l4", corev1.LoadBalancerIPModeProxy
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"demo": "web"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(podlet.DefaultPort)}}},
+		}
+		if vip {
+			svc.Name, want = "web-l3", corev1.LoadBalancerIPModeVIP
+			svc.Annotations = map[string]string{ModeAnnotation: "vip"}
+		}
+		svcs := d.Client.CoreV1().Services(Namespace)
+		if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			return "", fmt.Errorf("create service %s: %w", svc.Name, err)
+		}
+		var ing corev1.LoadBalancerIngress
+		err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			s, err := svcs.Get(ctx, svc.Name, metav1.GetOptions{})
+			if err != nil || len(s.Status.LoadBalancer.Ingress) == 0 {
+				return false, nil
+			}
+			ing = s.Status.LoadBalancer.Ingress[0]
+			return ing.IP != "", nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("service %s got no EXTERNAL-IP from the CCM: %w", svc.Name, err)
+		}
+		if ing.IPMode == nil || *ing.IPMode != want {
+			return "", fmt.Errorf("service %s: ipMode %v, want %s", svc.Name, ing.IPMode, want)
+		}
+		ip, err := netip.ParseAddr(ing.IP)
+		if err != nil || !d.Plan.PublicPool.Contains(ip) {
+			return "", fmt.Errorf("service %s: EXTERNAL-IP %s is not in the sandbox's public pool %s", svc.Name, ing.IP, d.Plan.PublicPool)
+		}
+		url := "http://" + net.JoinHostPort(ing.IP, "80") + "/"
+		seen := map[string]bool{}
+		var calls int
+		err = retry(ctx, func() error {
+			calls++
+			body, err := HTTPFrom(ctx, "", http.MethodGet, url, "")
+			if err != nil {
+				return err
+			}
+			if _, ok := d.pods[body]; !ok {
+				return fmt.Errorf("answered by %q, not one of the demo's pods", body)
+			}
+			seen[body] = true
+			if len(seen) < 2 {
+				return fmt.Errorf("only %s answered so far", body)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("curl %s (service %s): %w", url, svc.Name, err)
+		}
+		how := "the CLB's proxy at the VIP in the VPC router dials node IP:NodePort"
+		if vip {
+			how = "the VPC router's multipath route sends the VIP to the nodes, whose kube-proxy DNATs it"
+		}
+		return fmt.Sprintf("EXTERNAL-IP %s (ipMode %s) answered from this machine by pod-a and pod-b in %d calls: %s", ing.IP, want, calls, how), nil
+	}
 }

@@ -215,6 +215,9 @@ func buildRouter(p *plan.Plan, j *state.Journal) error {
 		"net.ipv4.conf.default.send_redirects", "0",
 		"net.ipv4.conf.all.rp_filter", "0",
 		"net.ipv4.conf.default.rp_filter", "0",
+		// An L3 VIP's multipath route spreads flows by their ports too, not only by
+		// the client's address (one host client would always reach the same node).
+		"net.ipv4.fib_multipath_hash_policy", "1",
 	); err != nil {
 		return err
 	}
