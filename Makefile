@@ -51,7 +51,10 @@ vet:
 fmt:
 	gofmt -l -w .
 
-run: deps-run fakecloud
+# The main job: the local sandbox, `stratus up` (root; docs/sandbox.md). `make fakecloud`
+# runs fakecloud alone.
+run: deps-run
+	$(GO) run ./cmd/stratus up
 
 fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml

@@ -7,7 +7,8 @@
 // Its checks are the product's: a pod reached from another pod sees the caller's own
 // address, a route deleted from the cloud's route table cuts traffic until the route
 // controller restores it, a Service of type LoadBalancer answers at its EXTERNAL-IP from
-// this machine in both modes. It never starts or stops a sandbox component.
+// this machine in both modes, a volume written on one node is read back on another, and
+// a second read-write user of it on a third is refused with the CSI driver's reason. It never starts or stops a sandbox component.
 package demo
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -60,7 +62,10 @@ type Demo struct {
 	// nodeA and nodeB are two nodes in different zones and subnets, so traffic between
 	// them crosses the VPC router.
 	nodeA, nodeB plan.Node
-	pods         map[string]*corev1.Pod
+	// nodeA2 shares nodeA's zone (a CBS disk attaches only in its own zone), so a volume
+	// can move from nodeA to it.
+	nodeA2 plan.Node
+	pods   map[string]*corev1.Pod
 }
 
 // Steps are the demo's steps, in order.
@@ -70,6 +75,8 @@ func Steps() []Step {
 		{"route deleted and restored", stepRoute},
 		{"LoadBalancer L4 (NodePort)", stepLB(false)},
 		{"LoadBalancer L3 (VIP)", stepLB(true)},
+		{"volume follows its pod to another node", stepVolumeMoves},
+		{"second read-write pod on another node refused", stepRWORefused},
 	}
 }
 
@@ -112,12 +119,21 @@ func (d *Demo) pickNodes() error {
 	if len(nodes) < 2 {
 		return fmt.Errorf("the demo needs at least 2 nodes; this sandbox has %d (stratus up --nodes 3)", len(nodes))
 	}
-	d.nodeA, d.nodeB = nodes[0], nodes[1]
+	d.nodeA, d.nodeB, d.nodeA2 = nodes[0], nodes[1], plan.Node{}
 	for _, n := range nodes[1:] {
 		if n.Zone != d.nodeA.Zone {
 			d.nodeB = n
 			break
 		}
+	}
+	for _, n := range nodes[1:] {
+		if n.Zone == d.nodeA.Zone {
+			d.nodeA2 = n
+			break
+		}
+	}
+	if d.nodeA2.Name == "" {
+		return fmt.Errorf("the demo needs two nodes in one zone (a disk moves only within its zone); this sandbox has %d nodes (stratus up --nodes 3)", len(nodes))
 	}
 	return nil
 }
@@ -461,4 +477,123 @@ func stepLB(vip bool) func(ctx context.Context, d *Demo) (string, error) {
 		}
 		return fmt.Sprintf("EXTERNAL-IP %s (ipMode %s) answered from this machine by pod-a and pod-b in %d calls: %s", ing.IP, want, calls, how), nil
 	}
+}
+
+// claimName is the demo's PersistentVolumeClaim.
+const claimName = "data"
+
+// volumePod is an echo pod on node with the demo's claim mounted at /data.
+func volumePod(name, node string) *corev1.Pod {
+	p := echoPod(name, "demo-volume", node)
+	p.Labels = map[string]string{"app": "demo-volume"}
+	p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	return p
+}
+
+// deletePod deletes a pod and waits until the podlet has torn it down (volumes
+// unpublished, unstaged and detached) and the object is gone.
+func (d *Demo) deletePod(ctx context.Context, name string) error {
+	pods := d.Client.CoreV1().Pods(Namespace)
+	if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete pod %s: %w", name, err)
+	}
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		_, err := pods.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s still there: %w", name, err)
+	}
+	delete(d.pods, name)
+	return nil
+}
+
+func stepVolumeMoves(ctx context.Context, d *Demo) (string, error) {
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: claimName, Namespace: Namespace},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+		},
+	}
+	if _, err := d.Client.CoreV1().PersistentVolumeClaims(Namespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("create claim %s: %w", claimName, err)
+	}
+	w, err := d.runPod(ctx, volumePod("writer", d.nodeA.Name))
+	if err != nil {
+		return "", err
+	}
+	content := fmt.Sprintf("written by %s on %s at %s", w.Name, d.nodeA.Name, time.Now().UTC().Format(time.RFC3339Nano))
+	url := func(p *corev1.Pod) string {
+		return "http://" + net.JoinHostPort(p.Status.PodIP, fmt.Sprint(podlet.DefaultPort)) + "/files/data/hello.txt"
+	}
+	if err := retry(ctx, func() error {
+		_, err := HTTPFrom(ctx, "", http.MethodPut, url(w), content)
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("write a file in the volume of %s: %w", w.Name, err)
+	}
+	bound, err := d.Client.CoreV1().PersistentVolumeClaims(Namespace).Get(ctx, claimName, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	pv := bound.Spec.VolumeName
+	if err := d.deletePod(ctx, w.Name); err != nil {
+		return "", err
+	}
+	r, err := d.runPod(ctx, volumePod("reader", d.nodeA2.Name))
+	if err != nil {
+		return "", err
+	}
+	var got string
+	if err := retry(ctx, func() error {
+		got, err = HTTPFrom(ctx, "", http.MethodGet, url(r), "")
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("read the file back on %s: %w", d.nodeA2.Name, err)
+	}
+	if got != content {
+		return "", fmt.Errorf("%s read %q, %s wrote %q", r.Name, got, w.Name, content)
+	}
+	return fmt.Sprintf("claim %s (volume %s, CBS disk) written by a pod on %s, the pod deleted (volume unpublished, unstaged, detached) and recreated on %s: the file read back is the one written",
+		claimName, pv, d.nodeA.Name, d.nodeA2.Name), nil
+}
+
+func stepRWORefused(ctx context.Context, d *Demo) (string, error) {
+	if _, ok := d.pods["reader"]; !ok {
+		return "", fmt.Errorf("the volume step did not leave its reader running")
+	}
+	// On the node the volume came from: the same zone, so only the single writer rule
+	// stands between it and the disk.
+	second := volumePod("second", d.nodeA.Name)
+	if _, err := d.Client.CoreV1().Pods(Namespace).Create(ctx, second, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("create pod %s: %w", second.Name, err)
+	}
+	var ev corev1.Event
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		evs, err := d.Client.CoreV1().Events(Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + second.Name})
+		if err != nil {
+			return false, nil
+		}
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning && e.Reason == podlet.ReasonAttach && strings.Contains(e.Message, "FailedPrecondition") {
+				ev = e
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("no Warning %s event with the driver's FailedPrecondition on pod %s: %w", podlet.ReasonAttach, second.Name, err)
+	}
+	p, err := d.Client.CoreV1().Pods(Namespace).Get(ctx, second.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	if p.Status.Phase != corev1.PodPending {
+		return "", fmt.Errorf("pod %s is %s, want Pending", second.Name, p.Status.Phase)
+	}
+	return fmt.Sprintf("pod %s on %s (the volume is attached to %s) stays Pending; event %s %s: %s", second.Name, d.nodeA.Name, d.nodeA2.Name, ev.Type, ev.Reason, ev.Message), nil
 }
