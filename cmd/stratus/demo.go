@@ -24,6 +24,7 @@ func cmdDemo(args []string) error {
 	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
 	stateDir := stateDirFlag(flags)
 	timeout := flags.Duration("step-timeout", 2*time.Minute, "how long one step may take")
+	keep := flags.Bool("keep", false, "leave the demo's namespace "+demo.Namespace+" and what is in it (the next demo removes it)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func cmdDemo(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("stratus demo on the sandbox in %s (%d nodes)\n", *stateDir, len(p.Nodes))
-	if err := demo.Run(ctx, demo.Env{Client: client, VPC: vpcapi.New(cc), Plan: p, Out: os.Stdout, Timeout: *timeout}); err != nil {
+	if err := demo.Run(ctx, demo.Env{Client: client, VPC: vpcapi.New(cc), Plan: p, Out: os.Stdout, Timeout: *timeout, Keep: *keep}); err != nil {
 		return err
 	}
 	return nil

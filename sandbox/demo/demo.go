@@ -48,6 +48,10 @@ type Env struct {
 	Out    io.Writer
 	// Timeout bounds each step (default 2 minutes).
 	Timeout time.Duration
+	// Keep leaves the demo's namespace and everything in it (pods, Services with their
+	// load balancers, the claim with its disk) for a look afterwards; the next demo
+	// removes it first.
+	Keep bool
 }
 
 // Step is one check of the demo. Run returns what it showed.
@@ -93,7 +97,9 @@ func Run(ctx context.Context, env Env) error {
 	if err := d.resetNamespace(ctx); err != nil {
 		return err
 	}
-	defer d.deleteNamespace()
+	if !env.Keep {
+		defer d.deleteNamespace()
+	}
 	fmt.Fprintf(d.Out, "  setup  namespace %s ready (%s)\n", Namespace, since(start))
 	steps := Steps()
 	for i, s := range steps {
