@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,6 +121,12 @@ func TestPreflight(t *testing.T) {
 				return "/usr/bin/" + n, nil
 			},
 			want: "iptables is missing (needed for kube-proxy and the CNI plugin's masquerade rules): install Debian's iptables: apt-get install -y iptables",
+		},
+		{
+			name:   "a state dir too deep for a unix socket",
+			opts:   plan.Options{StateDir: filepath.Join(os.TempDir(), strings.Repeat("d", 100))},
+			lookup: allTools,
+			want:   "is too deep: the CSI socket",
 		},
 		{
 			name:   "a port in use",

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stratus-cloud/stratus/sandbox/binaries"
+	"github.com/stratus-cloud/stratus/sandbox/controlplane"
 	"github.com/stratus-cloud/stratus/sandbox/plan"
 	"github.com/stratus-cloud/stratus/sandbox/podlet"
 	"github.com/stratus-cloud/stratus/sandbox/state"
@@ -141,6 +142,9 @@ func preflight(p *plan.Plan, lookup func(string) (string, error)) error {
 			return fmt.Errorf("a sandbox is already running in %s (supervisor pid %d): `stratus status%s` shows it, `stratus down%s` stops it", p.StateDir, sup.Pid, flag, flag)
 		}
 		return fmt.Errorf("a previous sandbox in %s did not shut down cleanly: run `stratus down%s` first", p.StateDir, flag)
+	}
+	if err := controlplane.CheckSockets(p); err != nil {
+		return err
 	}
 	if left := leftovers(p); len(left) > 0 {
 		return fmt.Errorf("a previous sandbox of %s left %s behind: run `stratus down%s` first", p.StateDir, strings.Join(left, ", "), flag)

@@ -117,6 +117,21 @@ func (c Config) CSIControllerSocket() string {
 	return state.Dir(c.Plan.StateDir).Path("csi", "controller", "csi.sock")
 }
 
+// CheckSockets reports whether the state dir leaves room for the sandbox's unix sockets
+// (the CSI controller's and every node plugin's): the kernel takes at most 107 bytes.
+func CheckSockets(p *plan.Plan) error {
+	socks := []string{Config{Plan: p}.CSIControllerSocket()}
+	for _, n := range p.Nodes {
+		socks = append(socks, n.CSISocket())
+	}
+	for _, s := range socks {
+		if len(s) > 107 {
+			return fmt.Errorf("state dir %s is too deep: the CSI socket %s is longer than a unix socket may be (107 bytes); pick a shorter --state-dir", p.StateDir, s)
+		}
+	}
+	return nil
+}
+
 // DiskDevRoot is where fakecloud links instance X's attached disks: X's own device tree.
 func (c Config) DiskDevRoot(instanceID string) string {
 	return filepath.Join(c.Plan.StateDir, "nodes", instanceID, "dev")
@@ -139,6 +154,9 @@ func (c Config) LBLoopbackPool() netip.Prefix {
 // Prepare writes every file the components need.
 func Prepare(c Config) (*Files, error) {
 	p := c.Plan
+	if err := CheckSockets(p); err != nil {
+		return nil, err
+	}
 	dir := state.Dir(p.StateDir)
 	firstService := p.ServiceCIDR.Addr().Next()
 	k, err := writePKI(dir.PKIDir(),
@@ -172,16 +190,6 @@ func Prepare(c Config) (*Files, error) {
 	for _, d := range []string{dir.Path("fakecloud", "data"), dir.Path("etcd"), dir.Path("pki", "ccm"), dir.Path("pki", "scheduler"), dir.Path("pki", "controller-manager")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
-		}
-	}
-	socks := []string{c.CSIControllerSocket()}
-	for _, n := range p.Nodes {
-		socks = append(socks, n.CSISocket())
-	}
-	for _, s := range socks {
-		// The kernel's limit on a unix socket's path (sun_path, with its NUL).
-		if len(s) > 107 {
-			return nil, fmt.Errorf("state dir %s is too deep: the CSI socket %s is longer than a unix socket may be (107 bytes); pick a shorter --state-dir", p.StateDir, s)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(c.CSIControllerSocket()), 0o700); err != nil {

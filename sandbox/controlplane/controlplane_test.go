@@ -118,3 +118,19 @@ func TestSpecs(t *testing.T) {
 	assert.True(t, pool.Addr().IsLoopback())
 	assert.NotEqual(t, "127.240.0.0/16", pool.String(), "never the default pool of a `make run` fakecloud")
 }
+
+// TestPrepareRefusesAStateDirTooDeepForItsSockets: a unix socket's path is at most 107
+// bytes; a state dir that leaves no room for the CSI sockets is one clear error, before
+// anything starts.
+func TestPrepareRefusesAStateDirTooDeepForItsSockets(t *testing.T) {
+	c := config(t)
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", 90))
+	p, err := plan.New(plan.Options{StateDir: deep, Nodes: 2, VPCCIDR: c.Plan.VPCCIDR.String(), ClusterCIDR: c.Plan.ClusterCIDR.String(), PublicPool: c.Plan.PublicPool.String()})
+	require.NoError(t, err)
+	c.Plan = p
+	_, err = controlplane.Prepare(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is too deep: the CSI socket")
+	assert.Contains(t, err.Error(), "pick a shorter --state-dir")
+	assert.NoDirExists(t, deep, "nothing made")
+}
