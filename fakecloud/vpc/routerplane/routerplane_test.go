@@ -27,7 +27,6 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/api"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
-	fcvpc "github.com/stratus-cloud/stratus/fakecloud/vpc"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc/routerplane"
 )
 
@@ -238,10 +237,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func world(t *testing.T, r *nstest.NS, dataDir string) (*fakecloud.Cloud, *vpcapi.Client) {
 	t.Helper()
 	seed := &api.Seed{Region: "ap-guangzhou", Zones: []string{"ap-guangzhou-1"}}
-	fcvpc.SetSeed(seed, []fcvpc.SeedVPC{{
+	vpc.SetSeed(seed, []vpc.SeedVPC{{
 		VpcID: "vpc-test1", CidrBlock: "10.0.0.0/16",
-		Subnets:     []fcvpc.SeedSubnet{{SubnetID: "subnet-test1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
-		RouteTables: []fcvpc.SeedRouteTable{{RouteTableID: "rtb-test1", Default: true}},
+		Subnets:     []vpc.SeedSubnet{{SubnetID: "subnet-test1", CidrBlock: "10.0.1.0/24", Zone: "ap-guangzhou-1"}},
+		RouteTables: []vpc.SeedRouteTable{{RouteTableID: "rtb-test1", Default: true}},
 	}})
 	// The next hops are instances of the VPC, as the cloud requires of a NORMAL_CVM route.
 	cvm.SetSeed(seed, []cvm.SeedInstance{
