@@ -278,9 +278,12 @@ Try:
   kubectl create deployment web --image=%s --replicas=2 --port=8080
   kubectl expose deployment web --port=80 --target-port=8080
   sudo ip netns exec %s curl -s http://$(kubectl get svc web -o jsonpath='{.spec.clusterIP}')
+  kubectl patch svc web -p '{"spec":{"type":"LoadBalancer"}}'
+  curl -s http://$(kubectl get svc web -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+  stratus demo%s
   stratus status%s
   stratus down%s
 `, took.Seconds(), len(p.Nodes), p.VPCCIDR, p.ClusterCIDR,
 		st.Endpoints.Kubeconfig, st.Endpoints.APIServer, st.Endpoints.Fakecloud, st.Endpoints.CredentialsFile,
-		st.Endpoints.Kubeconfig, podlet.EchoImage, node1.Netns, flag, flag)
+		st.Endpoints.Kubeconfig, podlet.EchoImage, node1.Netns, flag, flag, flag)
 }
