@@ -61,7 +61,7 @@ const ColdKubeBuild = "about 19 minutes on 2 cores"
 var SidecarCommands = []string{"csi-provisioner", "csi-attacher"}
 
 // ColdSidecarBuild is what a first build of the CSI sidecars costs here.
-const ColdSidecarBuild = "several minutes on 2 cores (not measured by the sandbox; hack/csi-sidecars.sh says so too)"
+const ColdSidecarBuild = "several minutes on 2 cores" // hack/csi-sidecars.sh's own estimate; not measured here
 
 // Set is where every binary is.
 type Set struct {
