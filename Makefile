@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test deps-run deps-test unit e2e test-images bench bench-cloudapi bench-clb bench-ccm bench-cni bench-csi bench-routes bench-lb fakecloud vet fmt \
+.PHONY: all build run sandbox sandbox-down test deps-run deps-test unit e2e test-images bench bench-cloudapi bench-clb bench-ccm bench-cni bench-csi bench-routes bench-lb fakecloud vet fmt \
 	images image-context image-test images-push images-list
 
 # Version stamp of the binaries and tag of the images; REGISTRY prefixes the image names
@@ -51,10 +51,21 @@ vet:
 fmt:
 	gofmt -l -w .
 
-run: deps-run fakecloud
+# The main job: the local sandbox, `stratus up` (root; docs/sandbox.md). `make fakecloud`
+# runs fakecloud alone.
+run: deps-run
+	$(GO) run ./cmd/stratus up
 
 fakecloud:
 	$(GO) run ./cmd/fakecloud serve --listen 127.0.0.1:8090 --data-dir $${TMPDIR:-/tmp}/stratus-fakecloud --seed examples/fakecloud/seed.yaml
+
+# The local sandbox (root): a cluster of network-namespace nodes on fakecloud
+# (docs/sandbox.md). `stratus status` shows it.
+sandbox: deps-test
+	$(GO) run ./cmd/stratus up
+
+sandbox-down:
+	$(GO) run ./cmd/stratus down
 
 # Benchmarks print the figures the issues ask for (see test/bench/*/README.md).
 bench: bench-cloudapi bench-clb bench-ccm bench-cni bench-csi bench-routes bench-lb

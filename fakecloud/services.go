@@ -11,6 +11,7 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/clb"
 	"github.com/stratus-cloud/stratus/fakecloud/cvm"
 	"github.com/stratus-cloud/stratus/fakecloud/vpc"
+	"github.com/stratus-cloud/stratus/fakecloud/vpc/routerplane"
 )
 
 // Delays are the built-in services' state-machine delays (each service owns its type).
@@ -46,6 +47,7 @@ func builtinModules(cfg Config, seed *api.Seed) ([]api.NewModule, error) {
 		d = *cfg.Delays
 	}
 	lbOpts := clb.Options{Delays: d.CLB}
+	newVPC := vpc.New
 	cbsOpts := cbs.Options{Delays: d.CBS}
 	if dp := cfg.DataPlane; dp != nil {
 		if cfg.DataDir == "" {
@@ -56,9 +58,17 @@ func builtinModules(cfg Config, seed *api.Seed) ([]api.NewModule, error) {
 			return nil, fmt.Errorf("load balancer data plane: %w", err)
 		}
 		cbsOpts.DataPlane = &cbsdp.Options{DataDir: cfg.DataDir, DevRoot: dp.DiskDevRoot}
+		if len(dp.VPCRouters) > 0 {
+			rp, err := routerplane.New(routerplane.Options{Routers: dp.VPCRouters})
+			if err != nil {
+				return nil, fmt.Errorf("VPC router data plane: %w", err)
+			}
+			newVPC = vpc.WithOptions(vpc.Options{Router: rp})
+			lbOpts.VIPRouter = rp
+		}
 	}
 	return []api.NewModule{
-		vpc.New,
+		newVPC,
 		cvm.WithOptions(cvm.Options{Delays: d.CVM}),
 		clb.WithOptions(lbOpts),
 		cbs.WithOptions(cbsOpts),
@@ -67,7 +77,8 @@ func builtinModules(cfg Config, seed *api.Seed) ([]api.NewModule, error) {
 
 // DataPlane makes the simulated resources real on this machine: CLB listeners bind
 // loopback addresses and proxy to their targets, CBS disks are image files bound to loop
-// devices when attached to a local instance. The disk half needs root.
+// devices when attached to a local instance, and route tables become kernel routes in a
+// VPC's router namespace when one is given. The disk and router halves need root.
 type DataPlane struct {
 	// DiskDevRoot is where attached disks appear as disk/by-id/virtio-<id> (default /dev).
 	// "{instanceId}" in it gives every local instance its own device tree.
@@ -81,4 +92,8 @@ type DataPlane struct {
 	// TargetMap translates target private IPs onto loopback (10.0.0.0/16 -> 127.10.0.0/16
 	// sends 10.0.1.11's traffic to 127.10.1.11); keep it clear of LoopbackPool.
 	TargetMap []clb.PrefixMap
+	// VPCRouters maps a VPC ID to a network namespace (a path, or a name under
+	// /run/netns) that plays the VPC's router: its route tables become kernel routes
+	// there (package routerplane; needs root). Empty: routes stay API state only.
+	VPCRouters map[string]string
 }

@@ -15,6 +15,17 @@ set -euo pipefail
 want=${1:-}
 # Each line: a file or a command on PATH that proves the package is there, then the package.
 common=()
+# `make run` is the sandbox (`stratus up`): etcd, namespaces, kube-proxy's iptables, the
+# CSI node plugin's filesystems and loop devices.
+run_deps=(
+  "/usr/bin/etcd etcd-server"
+  "ip iproute2"
+  "iptables iptables"
+  "mkfs.ext4 e2fsprogs"
+  "mount mount"
+  "losetup util-linux"
+  "/etc/ssl/certs/ca-certificates.crt ca-certificates"
+)
 test_deps=(
   "/usr/bin/etcd etcd-server"
   "ip iproute2"
@@ -33,7 +44,7 @@ test_deps=(
   "mmdebstrap mmdebstrap"
 )
 case "$want" in
-  run) deps=("${common[@]}") ;;
+  run) deps=("${common[@]}" "${run_deps[@]}") ;;
   test) deps=("${common[@]}" "${test_deps[@]}") ;;
   *) echo "usage: hack/deps.sh run|test" >&2; exit 2 ;;
 esac

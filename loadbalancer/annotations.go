@@ -52,6 +52,10 @@ const (
 	TagCluster    = "stratus.io/cluster"
 	TagService    = "stratus.io/service"
 	TagServiceUID = "stratus.io/service-uid"
+	// TagMode marks a load balancer created for an L3 VIP Service (value "vip"): how a
+	// cloud (fakecloud's VPC router) knows to route the VIP to the nodes unchanged
+	// instead of proxying to NodePorts.
+	TagMode = "stratus.io/load-balancer-mode"
 )
 
 // errNotSet says an annotation is absent.

@@ -83,6 +83,11 @@ func Resolve(in Input, s Settings) (*Spec, error) {
 		},
 	}
 	resolve(&errs, svc, annMode, &spec.Mode)
+	if spec.Mode == ModeVIP {
+		// What the cloud side reads to forward without proxying (set when the load
+		// balancer is created).
+		spec.Tags[TagMode] = string(ModeVIP)
+	}
 	spec.SubnetID = s.DefaultInternalSubnet
 	subnetSet := resolve(&errs, svc, annInternalSubnet, &spec.SubnetID)
 	if resolve(&errs, svc, annExistingLB, &spec.ExistingID) && subnetSet {

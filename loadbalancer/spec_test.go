@@ -52,7 +52,11 @@ func TestResolve(t *testing.T) {
 						assert.False(t, s.Internal)
 						assert.Empty(t, s.ExistingID)
 						assert.Equal(t, "k8s-default-web-uidweb", s.Name)
-						assert.Equal(t, map[string]string{TagCluster: testCluster, TagService: "default/web", TagServiceUID: "uid-web"}, s.Tags)
+						tags := map[string]string{TagCluster: testCluster, TagService: "default/web", TagServiceUID: "uid-web"}
+						if mode == ModeVIP {
+							tags[TagMode] = "vip"
+						}
+						assert.Equal(t, tags, s.Tags, "an L3 VIP load balancer says so in a tag")
 						assert.Equal(t, "stratus-uid-web", s.ListenerName)
 						assert.Equal(t, Token(testCluster, "uid-web"), s.Token)
 						assert.LessOrEqual(t, len(s.Token), 64, "a ClientToken is at most 64 characters")

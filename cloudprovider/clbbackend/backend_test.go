@@ -41,8 +41,12 @@ func TestEnsureCreatesTaggedLoadBalancer(t *testing.T) {
 				assert.Equal(t, clb.TypeOpen, lb.LoadBalancerType)
 				assert.Equal(t, "vpc-test1", lb.VpcId)
 				assert.Equal(t, lb.LoadBalancerVips[0], st.Ingress[0].IP)
-				assert.ElementsMatch(t, []clb.TagInfo{{TagKey: loadbalancer.TagCluster, TagValue: cluster}, {TagKey: loadbalancer.TagService, TagValue: "default/web"},
-					{TagKey: loadbalancer.TagServiceUID, TagValue: "uid-web"}}, lb.Tags)
+				tags := []clb.TagInfo{{TagKey: loadbalancer.TagCluster, TagValue: cluster}, {TagKey: loadbalancer.TagService, TagValue: "default/web"},
+					{TagKey: loadbalancer.TagServiceUID, TagValue: "uid-web"}}
+				if mode == loadbalancer.ModeVIP {
+					tags = append(tags, clb.TagInfo{TagKey: loadbalancer.TagMode, TagValue: "vip"})
+				}
+				assert.ElementsMatch(t, tags, lb.Tags)
 				assert.Equal(t, map[string][]string{
 					"TCP/80": {fmt.Sprintf("ins-node0001:%d/10", tp(mode, 80, 30080)), fmt.Sprintf("ins-node0002:%d/10", tp(mode, 80, 30080))},
 					"UDP/53": {fmt.Sprintf("ins-node0001:%d/10", tp(mode, 53, 30053)), fmt.Sprintf("ins-node0002:%d/10", tp(mode, 53, 30053))},

@@ -18,6 +18,7 @@ import (
 
 	fcclb "github.com/stratus-cloud/stratus/fakecloud/clb"
 	"github.com/stratus-cloud/stratus/fakecloud/clb/dataplane"
+	"github.com/stratus-cloud/stratus/loadbalancer"
 )
 
 // nodeServer plays a node on its target-mapped loopback address: the traffic port
@@ -126,4 +127,11 @@ func TestExternalIPAnswersThroughTheDataPlane(t *testing.T) {
 			assert.Empty(t, ask(client, addr), "a deleted load balancer answers no more")
 		})
 	}
+}
+
+// TestModeTagIsWhatFakecloudReads: the tag the engine puts on an L3 VIP load balancer is
+// the one fakecloud's VPC router reads to route the VIP instead of proxying it.
+func TestModeTagIsWhatFakecloudReads(t *testing.T) {
+	assert.Equal(t, fcclb.ModeTag, loadbalancer.TagMode)
+	assert.Equal(t, fcclb.ModeVIP, string(loadbalancer.ModeVIP))
 }

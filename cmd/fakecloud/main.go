@@ -23,7 +23,7 @@ import (
 	"github.com/stratus-cloud/stratus/internal/version"
 )
 
-const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane ...]
+const usage = `usage: fakecloud serve --listen ADDR --data-dir DIR [--seed FILE] [--dataplane [--vpc-router VPC=NETNS] ...]
        fakecloud --version
 
 Credentials: FAKECLOUD_SECRET_ID / FAKECLOUD_SECRET_KEY when set, else the seed's,
@@ -65,6 +65,8 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "longest the request headers may take to arrive")
 	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "longest a keep-alive connection may wait for its next request")
 	var targetMaps prefixMaps
+	var routers vpcRouters
+	fs.Var(&routers, "vpc-router", "with --dataplane: VPC=NETNS makes the VPC's route tables kernel routes in network namespace NETNS (a name under /run/netns or a path), which plays the VPC's router (repeatable; needs root)")
 	fs.Var(&targetMaps, "lb-target-map", "with --dataplane: FROM=TO prefix translation of target IPs onto loopback, e.g. 10.0.0.0/16=127.10.0.0/16, outside the loopback pool (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,12 +83,14 @@ func serve(ctx context.Context, args []string, ready func(addr string)) error {
 		if err != nil {
 			return fmt.Errorf("--lb-loopback-pool: %w", err)
 		}
-		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps}
+		cfg.DataPlane = &fakecloud.DataPlane{DiskDevRoot: *devRoot, LoopbackPool: pool, TargetMap: targetMaps, VPCRouters: routers}
 		if *lbPublicPool != "" {
 			if cfg.DataPlane.PublicPool, err = netip.ParsePrefix(*lbPublicPool); err != nil {
 				return fmt.Errorf("--lb-public-pool: %w", err)
 			}
 		}
+	} else if len(routers) > 0 {
+		return errors.New("--vpc-router needs --dataplane")
 	}
 	if *seedPath != "" {
 		seed, err := fakecloud.LoadSeed(*seedPath)
@@ -168,5 +172,31 @@ func (p *prefixMaps) Set(v string) error {
 		return err
 	}
 	*p = append(*p, clb.PrefixMap{From: f, To: t})
+	return nil
+}
+
+// vpcRouters is a repeatable VPC=NETNS flag.
+type vpcRouters map[string]string
+
+func (r *vpcRouters) String() string {
+	parts := make([]string, 0, len(*r))
+	for id, ns := range *r {
+		parts = append(parts, id+"="+ns)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (r *vpcRouters) Set(v string) error {
+	id, ns, ok := strings.Cut(v, "=")
+	if !ok || id == "" || ns == "" {
+		return fmt.Errorf("%q is not VPC=NETNS", v)
+	}
+	if *r == nil {
+		*r = vpcRouters{}
+	}
+	if _, dup := (*r)[id]; dup {
+		return fmt.Errorf("VPC %s is given twice", id)
+	}
+	(*r)[id] = ns
 	return nil
 }

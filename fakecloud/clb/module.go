@@ -78,6 +78,9 @@ type Options struct {
 	// lasts in the data plane (default 1s). Tests shrink it; the API still validates and
 	// shows the seconds the caller asked for.
 	HealthTimeUnit time.Duration
+	// VIPRouter, when set, serves the public load balancers of the VPCs it routes inside
+	// their router namespaces, at their own VIPs (see desired).
+	VIPRouter vpc.VIPRouter
 	// ResyncInterval is how often the data plane re-reads the store besides after every
 	// write, which catches a restart, a reset and instances that went away (default 1s).
 	ResyncInterval time.Duration

@@ -3,7 +3,9 @@
 // tables (Subnets, RouteTables) and lease addresses with AllocateIP / ReleaseIP inside
 // their own store transaction, so an instance and its address appear (or fail) together.
 //
-// The package owns only state and its API; it never touches the host network.
+// The package owns only state and its API; it never touches the host network. A router
+// data plane (Options.Router; package routerplane programs one) is told the desired
+// routing after every route write and on Start.
 package vpc
 
 import (

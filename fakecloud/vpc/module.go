@@ -10,17 +10,16 @@ import (
 	"github.com/stratus-cloud/stratus/fakecloud/store"
 )
 
-// Module serves the VPC API.
+// Module serves the VPC API (and, with Options.Router, keeps a router data plane in step
+// with the route tables).
 type Module struct {
-	w *api.World
+	w      *api.World
+	router Router
+	rs     routerState
 }
 
 // New registers the VPC tables in w's store and returns the module.
-func New(w *api.World) (api.Module, error) {
-	registerAll(w.Store)
-	SecurityGroups(w.Store)
-	return &Module{w: w}, nil
-}
+func New(w *api.World) (api.Module, error) { return WithOptions(Options{})(w) }
 
 // SeedKey is the seed section the VPC module owns: the VPCs with their subnets and route
 // tables.

@@ -190,6 +190,7 @@ func (m *Module) createRoutes(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.syncRouter()
 	return &vpc.CreateRoutesResponse{TotalCount: 1, RouteTableSet: []vpc.RouteTable{wire}}, nil
 }
 
@@ -305,6 +306,7 @@ func (m *Module) deleteRoutes(r *api.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.syncRouter()
 	return out, nil
 }
 

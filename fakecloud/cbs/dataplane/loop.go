@@ -179,7 +179,9 @@ func flushLoop(dev string) error {
 func readLoop(name string) (*loopDevice, error) {
 	b, err := os.ReadFile(filepath.Join(sysBlock, name, "loop", "backing_file"))
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENXIO) {
+		// Not bound (ENXIO), or removed since it was listed (ENOENT, ENODEV: another
+		// program's loop device going away between the glob and the read).
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("read %s backing file: %w", name, err)

@@ -96,7 +96,7 @@ func (d *DataPlane) Apply(spec Spec) error {
 	}
 	for id, l := range d.listeners {
 		ls, ok := want[id]
-		if !ok || ls.Protocol != l.protocol || ls.Address != l.addr {
+		if !ok || ls.Protocol != l.protocol || ls.Address != l.addr || ls.Netns != l.netns {
 			l.stop()
 			delete(d.listeners, id)
 			klog.V(2).InfoS("Data plane listener stopped", "listener", id, "address", l.addr)

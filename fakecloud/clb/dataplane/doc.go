@@ -9,6 +9,9 @@
 // waits on the network: it binds or closes sockets and swaps target sets in place, so a
 // change of targets keeps established connections to targets that are still there.
 //
-// It never binds or connects anywhere but loopback: a listener address or a target that
-// is not a loopback address is refused.
+// It binds only loopback addresses, or any address inside the network namespace a
+// listener names (a VPC's router namespace, where the VIP is the router's), and it
+// connects only to loopback targets or to targets inside the prefixes a listener says
+// this machine routes (the VPC's CIDR, routed into that router); anything else is
+// refused.
 package dataplane

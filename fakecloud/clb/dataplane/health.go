@@ -95,9 +95,8 @@ func probe(ctx context.Context, protocol string, target netip.AddrPort, hs Healt
 	if hs.Port != 0 {
 		addr = netip.AddrPortFrom(target.Addr(), hs.Port)
 	}
-	if !addr.Addr().IsLoopback() {
-		return fmt.Errorf("%s is not a loopback address", addr)
-	}
+	// Targets were checked when they joined (loopback or a reachable prefix); the check
+	// port changes only the port.
 	ctx, cancel := context.WithTimeout(ctx, hs.Timeout)
 	defer cancel()
 	kind := hs.Type

@@ -16,6 +16,7 @@ type listener struct {
 	id       string
 	protocol string
 	addr     netip.AddrPort
+	netns    string
 	opts     *Options
 
 	ctx    context.Context
@@ -67,16 +68,26 @@ func startListener(ls *ListenerSpec, opts *Options) (*listener, error) {
 		sessions: map[netip.Addr]session{},
 		flows:    map[netip.AddrPort]*flow{},
 	}
+	listen := func() error {
+		var err error
+		switch ls.Protocol {
+		case TCP:
+			l.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ls.Address))
+		case UDP:
+			l.udp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ls.Address))
+		}
+		return err
+	}
 	var err error
-	switch ls.Protocol {
-	case TCP:
-		l.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ls.Address))
-	case UDP:
-		l.udp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ls.Address))
+	if ls.Netns != "" {
+		err = inNetns(ls.Netns, listen)
+	} else {
+		err = listen()
 	}
 	if err != nil {
 		return nil, err
 	}
+	l.netns = ls.Netns
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.update(ls)
 	l.wg.Add(1)
@@ -108,8 +119,8 @@ func (l *listener) update(ls *ListenerSpec) {
 			continue
 		}
 		seen[ts.Address] = true
-		if !ts.Address.IsValid() || !ts.Address.Addr().IsLoopback() || ts.Address.Port() == 0 {
-			klog.ErrorS(nil, "Data plane ignores a target that is not a loopback address", "listener", l.id, "target", ts.Address)
+		if !ts.Address.IsValid() || !ls.reachable(ts.Address.Addr()) || ts.Address.Port() == 0 {
+			klog.ErrorS(nil, "Data plane ignores a target that is neither a loopback address nor in a reachable prefix", "listener", l.id, "target", ts.Address)
 			continue
 		}
 		b, ok := l.backends[ts.Address]
@@ -121,7 +132,7 @@ func (l *listener) update(ls *ListenerSpec) {
 		l.order = append(l.order, b)
 	}
 	for addr, b := range l.backends {
-		if seen[addr] && addr.Addr().IsLoopback() {
+		if seen[addr] && ls.reachable(addr.Addr()) {
 			continue
 		}
 		b.removed = true

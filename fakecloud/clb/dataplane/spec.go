@@ -40,6 +40,14 @@ type ListenerSpec struct {
 	ID       string // unique; a listener whose ID persists is updated in place
 	Protocol string // TCP | UDP
 	Address  netip.AddrPort
+	// Netns, when set, is the network namespace (a path) the listener's socket lives in:
+	// a VPC's router namespace, where the load balancer's own VIP is an address. Address
+	// may then be any IPv4 address; empty: this process's namespace, on loopback only.
+	Netns string
+	// Reachable are the non-loopback prefixes whose targets are dialed as they are (a
+	// VPC's CIDR, which this machine routes into the VPC's router); other non-loopback
+	// targets are refused.
+	Reachable []netip.Prefix
 	// Scheduler is WRR (default) or LEAST_CONN.
 	Scheduler string
 	// SessionExpire > 0 sends a client IP back to the same target while it stays eligible
@@ -77,6 +85,19 @@ func (l *ListenerSpec) admits(src netip.Addr) bool {
 	return false
 }
 
+// reachable reports whether the listener may connect to a.
+func (l *ListenerSpec) reachable(a netip.Addr) bool {
+	if a.IsLoopback() {
+		return true
+	}
+	for _, p := range l.Reachable {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // TargetSpec is one backend.
 type TargetSpec struct {
 	Address netip.AddrPort
@@ -105,7 +126,11 @@ func (l *ListenerSpec) validate() error {
 	if l.Protocol != TCP && l.Protocol != UDP {
 		return fmt.Errorf("listener %s: protocol %q is not TCP or UDP", l.ID, l.Protocol)
 	}
-	if !l.Address.IsValid() || !l.Address.Addr().IsLoopback() || l.Address.Port() == 0 {
+	if l.Netns != "" {
+		if !l.Address.IsValid() || !l.Address.Addr().Is4() || l.Address.Port() == 0 {
+			return fmt.Errorf("listener %s: address %s in namespace %s is not an IPv4 address with a port", l.ID, l.Address, l.Netns)
+		}
+	} else if !l.Address.IsValid() || !l.Address.Addr().IsLoopback() || l.Address.Port() == 0 {
 		return fmt.Errorf("listener %s: address %s is not a loopback address with a port", l.ID, l.Address)
 	}
 	if l.Health.Enabled && (l.Health.Interval <= 0 || l.Health.Timeout <= 0) {
