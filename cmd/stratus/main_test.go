@@ -185,3 +185,16 @@ func TestPreflightFindsLeftoversAndOverlaps(t *testing.T) {
 	assert.Contains(t, err.Error(), "--vpc-cidr "+p.VPCCIDR.String()+" overlaps the host route "+p.VPCCIDR.Addr().String())
 	assert.Contains(t, err.Error(), "pick a free range with --vpc-cidr")
 }
+
+func TestPathHint(t *testing.T) {
+	kube, bin := t.TempDir(), t.TempDir()
+	t.Setenv("PATH", t.TempDir()) // neither stratus nor kubectl on PATH
+	assert.Equal(t, "\n  export PATH="+bin+":$PATH", pathHint(bin, kube), "no kubectl in the kube dir")
+
+	require.NoError(t, os.WriteFile(filepath.Join(kube, "kubectl"), []byte("#!/bin/sh\n"), 0o755))
+	assert.Equal(t, "\n  export PATH="+bin+":"+kube+":$PATH", pathHint(bin, kube), "kubectl in the kube dir")
+
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "stratus"), []byte("#!/bin/sh\n"), 0o755))
+	t.Setenv("PATH", bin+":"+kube)
+	assert.Empty(t, pathHint(bin, kube), "both on PATH: no line")
+}

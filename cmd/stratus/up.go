@@ -128,7 +128,7 @@ func cmdUp(args []string) error {
 		}
 		return exitCode(1)
 	}
-	printReady(os.Stdout, p, st, time.Since(start))
+	printReady(os.Stdout, p, st, time.Since(start), pathHint(dir.BinDir(), kubeDir))
 	return nil
 }
 
@@ -263,7 +263,7 @@ func waitUp(dir state.Dir, sup state.Proc, out io.Writer, interrupt <-chan os.Si
 	}
 }
 
-func printReady(w io.Writer, p *plan.Plan, st *state.Status, took time.Duration) {
+func printReady(w io.Writer, p *plan.Plan, st *state.Status, took time.Duration, path string) {
 	flag := dirFlag(p)
 	node1 := p.Nodes[0]
 	fmt.Fprintf(w, `
@@ -273,7 +273,7 @@ Stratus sandbox ready in %.1fs: %d nodes, VPC %s, pods %s.
   fakecloud:   %s  (credentials: %s)
 
 Try:
-  export KUBECONFIG=%s
+  export KUBECONFIG=%s%s
   kubectl get nodes -o wide
   kubectl create deployment web --image=%s --replicas=2 --port=8080
   kubectl expose deployment web --port=80 --target-port=8080
@@ -285,5 +285,24 @@ Try:
   stratus down%s
 `, took.Seconds(), len(p.Nodes), p.VPCCIDR, p.ClusterCIDR,
 		st.Endpoints.Kubeconfig, st.Endpoints.APIServer, st.Endpoints.Fakecloud, st.Endpoints.CredentialsFile,
-		st.Endpoints.Kubeconfig, podlet.EchoImage, node1.Netns, flag, flag, flag)
+		st.Endpoints.Kubeconfig, path, podlet.EchoImage, node1.Netns, flag, flag, flag)
+}
+
+// pathHint is the PATH line of the "Try:" list: the sandbox's own stratus (a `go run`
+// leaves none on PATH) and the kubectl built with the Kubernetes binaries, when the
+// shell would not find them already.
+func pathHint(binDir, kubeDir string) string {
+	var dirs []string
+	if _, err := exec.LookPath("stratus"); err != nil {
+		dirs = append(dirs, binDir)
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		if _, err := os.Stat(filepath.Join(kubeDir, "kubectl")); err == nil {
+			dirs = append(dirs, kubeDir)
+		}
+	}
+	if len(dirs) == 0 {
+		return ""
+	}
+	return "\n  export PATH=" + strings.Join(dirs, ":") + ":$PATH"
 }
