@@ -68,14 +68,5 @@ func TestDemo(t *testing.T) {
 	downOut, code := s.stratus(append([]string{"down"}, s.flags()...)...)
 	require.Equal(t, 0, code, downOut)
 	t.Logf("stratus down after the crash took %s: %s", time.Since(start).Round(time.Millisecond), downOut)
-	framework.Eventually(t, 30*time.Second, "nothing of the sandbox left", func(context.Context) error {
-		after := takeSnapshot(t, p.StateDir)
-		if l := leaked(before, during, after, s.marks()); len(l) > 0 {
-			return fmt.Errorf("left behind: %v", l)
-		}
-		if n := ours(after, s.marks()); len(n) > 0 {
-			return fmt.Errorf("still carrying the sandbox's marks: %v", n)
-		}
-		return nil
-	})
+	s.requireNothingLeft(before, during)
 }

@@ -218,6 +218,23 @@ func (s *sandbox) marks() []string {
 	return []string{p.NetnsPrefix, p.LinkPrefix, p.StateDir, p.VPCCIDR.String(), p.ClusterCIDR.String(), p.PublicPool.String()}
 }
 
+// requireNothingLeft waits until nothing that appeared while the sandbox ran is left and
+// nothing on the machine carries its marks: what `down` must leave, also after a crash.
+func (s *sandbox) requireNothingLeft(before, during snapshot) {
+	t := s.t
+	t.Helper()
+	framework.Eventually(t, 30*time.Second, "nothing of the sandbox left", func(context.Context) error {
+		after := takeSnapshot(t, s.plan.StateDir)
+		if l := leaked(before, during, after, s.marks()); len(l) > 0 {
+			return fmt.Errorf("left behind: %v", l)
+		}
+		if n := ours(after, s.marks()); len(n) > 0 {
+			return fmt.Errorf("still carrying the sandbox's marks: %v", n)
+		}
+		return nil
+	})
+}
+
 // ours reports, per kind, how many items of the snapshot carry the sandbox's marks.
 func ours(snap snapshot, marks []string) map[string]int {
 	out := map[string]int{}
@@ -503,16 +520,7 @@ func TestSandbox(t *testing.T) {
 	t.Logf("stratus down took %v: %s", downTook, downOut)
 	t.Logf("TIMING up=%.1fs down=%.1fs (3 nodes; progress lines above)", upTook.Seconds(), downTook.Seconds())
 
-	framework.Eventually(t, 30*time.Second, "nothing of the sandbox left", func(context.Context) error {
-		after := takeSnapshot(t, p.StateDir)
-		if l := leaked(before, during, after, s.marks()); len(l) > 0 {
-			return fmt.Errorf("left behind: %v", l)
-		}
-		if n := ours(after, s.marks()); len(n) > 0 {
-			return fmt.Errorf("still carrying the sandbox's marks: %v", n)
-		}
-		return nil
-	})
+	s.requireNothingLeft(before, during)
 	_, err = os.Stat(p.StateDir)
 	assert.ErrorIs(t, err, os.ErrNotExist, "the state dir is removed")
 }
@@ -552,16 +560,7 @@ func TestSandboxDownAfterSupervisorCrash(t *testing.T) {
 	downOut, code := s.stratus(append([]string{"down"}, s.flags()...)...)
 	require.Equal(t, 0, code, downOut)
 	assert.Contains(t, downOut, "network namespaces")
-	framework.Eventually(t, 30*time.Second, "nothing of the sandbox left", func(context.Context) error {
-		after := takeSnapshot(t, p.StateDir)
-		if l := leaked(before, during, after, s.marks()); len(l) > 0 {
-			return fmt.Errorf("left behind: %v", l)
-		}
-		if n := ours(after, s.marks()); len(n) > 0 {
-			return fmt.Errorf("still carrying the sandbox's marks: %v", n)
-		}
-		return nil
-	})
+	s.requireNothingLeft(before, during)
 	again, code := s.stratus(append([]string{"down"}, s.flags()...)...)
 	assert.Equal(t, 0, code)
 	assert.Contains(t, again, "nothing to clean up")
