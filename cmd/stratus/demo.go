@@ -15,7 +15,6 @@ import (
 	vpcapi "github.com/stratus-cloud/stratus/cloudapi/vpc"
 	"github.com/stratus-cloud/stratus/sandbox/demo"
 	"github.com/stratus-cloud/stratus/sandbox/plan"
-	"github.com/stratus-cloud/stratus/sandbox/state"
 	"github.com/stratus-cloud/stratus/sandbox/supervisor"
 )
 
@@ -31,24 +30,15 @@ func cmdDemo(args []string) error {
 	if err := requireRoot("it enters the pods' network namespaces"); err != nil {
 		return err
 	}
-	dir := state.Dir(*stateDir)
-	var st state.Status
-	if err := state.ReadJSON(dir.StatusFile(), &st); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("no sandbox in %s: start one with `stratus up`", *stateDir)
-		}
+	st, p, err := loadSandbox(*stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no sandbox in %s: start one with `stratus up`", *stateDir)
+	}
+	if err != nil {
 		return err
 	}
 	if st.ReadyAt == nil || !st.Supervisor.Alive() {
 		return fmt.Errorf("the sandbox in %s is not ready (phase %s): see `stratus status`", *stateDir, st.Phase)
-	}
-	cfg, err := supervisor.LoadConfig(dir)
-	if err != nil {
-		return err
-	}
-	p, err := plan.New(cfg.Options)
-	if err != nil {
-		return err
 	}
 	client, err := supervisor.ClientFor(st.Endpoints.Kubeconfig)
 	if err != nil {

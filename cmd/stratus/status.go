@@ -26,20 +26,11 @@ func cmdStatus(args []string) error {
 	if err := requireRoot("it reads the sandbox's state dir"); err != nil {
 		return err
 	}
-	dir := state.Dir(*stateDir)
-	var st state.Status
-	if err := state.ReadJSON(dir.StatusFile(), &st); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			fmt.Printf("no sandbox in %s (start one with `stratus up`)\n", *stateDir)
-			return exitCode(3)
-		}
-		return err
+	st, p, err := loadSandbox(*stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Printf("no sandbox in %s (start one with `stratus up`)\n", *stateDir)
+		return exitCode(3)
 	}
-	cfg, err := supervisor.LoadConfig(dir)
-	if err != nil {
-		return err
-	}
-	p, err := plan.New(cfg.Options)
 	if err != nil {
 		return err
 	}
@@ -93,4 +84,20 @@ func cmdStatus(args []string) error {
 	}
 	fmt.Println("ready")
 	return nil
+}
+
+// loadSandbox reads what `up` left in the state dir: the supervisor's last status and the
+// plan of its options. A state dir without a status is fs.ErrNotExist.
+func loadSandbox(stateDir string) (state.Status, *plan.Plan, error) {
+	dir := state.Dir(stateDir)
+	var st state.Status
+	if err := state.ReadJSON(dir.StatusFile(), &st); err != nil {
+		return st, nil, err
+	}
+	cfg, err := supervisor.LoadConfig(dir)
+	if err != nil {
+		return st, nil, err
+	}
+	p, err := plan.New(cfg.Options)
+	return st, p, err
 }
